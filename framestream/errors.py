@@ -1,0 +1,52 @@
+"""The exceptions framestream raises, in one place.
+
+Every message names the thing at fault (the column and row, the file and line or byte
+offset, the layer and shapes) and what was expected, so a user can fix the input
+without reading our code. Each class also derives from the built-in exception a
+Python user would catch for that kind of mistake.
+"""
+
+from __future__ import annotations
+
+
+class FramestreamError(Exception):
+    """Base class of every error raised on purpose by framestream."""
+
+
+class ColumnNotFoundError(FramestreamError, KeyError):
+    """A column name that the frame does not have."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SchemaError(FramestreamError, TypeError):
+    """A value or column whose type does not fit what the operation needs."""
+
+
+class LengthMismatchError(FramestreamError, ValueError):
+    """Two columns, or a column and a frame, with different numbers of rows."""
+
+
+class ConversionError(FramestreamError, ValueError):
+    """A value that cannot be converted to the requested type (names row and value)."""
+
+
+class CSVError(FramestreamError, ValueError):
+    """A CSV file that cannot be read as asked (names file, line, column and value)."""
+
+
+class StoreError(FramestreamError, OSError):
+    """A saved frame that cannot be opened or written."""
+
+
+class NotAnSFrameError(StoreError):
+    """A path that exists but does not hold a saved SFrame."""
+
+
+class CorruptStoreError(StoreError):
+    """A saved SFrame whose files are damaged or missing (names the file)."""
+
+
+class FrameExistsError(StoreError, FileExistsError):
+    """Saving over an existing frame without ``overwrite=True``."""

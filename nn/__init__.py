@@ -1,0 +1,1 @@
+"""nn: the MXNet-compatible Symbol API and executor (issue 4)."""

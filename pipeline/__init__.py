@@ -1,0 +1,1 @@
+"""pipeline: chunked streams from SFrames into batches on a device (issue 5)."""
