@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ def read_csv(url: str | os.PathLike, delimiter: str = ",", header: bool = True,
              usecols: Iterable[str] | None = None, nrows: int | None = None,
              error_bad_lines: bool = True, quote_char: str = '"', double_quote: bool = True,
              escape_char: str | None = None, skiprows: int = 0, true_values: Iterable[str] = (),
-             false_values: Iterable[str] = (), verbose: bool = True, block_size: int = 16 << 20,
+             false_values: Iterable[str] = (), verbose: bool = True, block_size: int = 4 << 20,
              **unused: Any) -> Any:
     """See ``SFrame.read_csv``."""
     from framestream.frames._lazy_store import open_frame
@@ -115,12 +116,52 @@ def _expand(url: str) -> list[str]:
     return files
 
 
-def _open_stream(path: str) -> Any:
-    """A binary stream of the (decompressed) file for pyarrow to read."""
+def _open_stream(path: str, block_size: int = 16 << 20) -> _Throttled:
+    """A binary stream of the (decompressed) file for pyarrow to read, with backpressure."""
     try:
-        return fsspec.open(path, mode="rb", compression="infer").open()
+        return _Throttled(fsspec.open(path, mode="rb", compression="infer").open(), block_size)
     except FileNotFoundError:
         raise CSVError(f"{path}: no such file") from None
+
+
+class _Throttled(io.RawIOBase):
+    """A file that lets pyarrow's background reader run at most ``ahead`` blocks ahead.
+
+    pyarrow's streaming CSV reader reads ahead without bound when its consumer (here the
+    Zarr writer) is slower than the disk, which on a large file fills memory with raw
+    blocks. The reader thread waits in ``read`` until ``consumed`` catches up.
+    """
+
+    def __init__(self, raw: Any, block_size: int, ahead: int = 2):
+        super().__init__()
+        self.raw, self.block_size, self.ahead = raw, block_size, ahead
+        self.bytes_read = 0
+        self.blocks_consumed = 0
+        self._cv = threading.Condition()
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cv:
+            self._cv.wait_for(lambda: self._done or
+                              self.bytes_read < (self.blocks_consumed + self.ahead) * self.block_size)
+        data = self.raw.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def consumed(self) -> None:
+        with self._cv:
+            self.blocks_consumed += 1
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self._done = True
+            self._cv.notify_all()
+        self.raw.close()
+        super().close()
 
 
 def _hints(column_type_hints: Any, names: list[str]) -> dict[str, LogicalType]:
@@ -163,8 +204,10 @@ def _file_names(path: str, opts: _Options) -> list[str]:
     """Column names as the user sees them (X1, X2, ... when there is no header)."""
     stream = _open_stream(path)
     with stream:
-        reader = pacsv.open_csv(stream, read_options=_read_options(opts), parse_options=_parse_options(opts, []),
-                                convert_options=pacsv.ConvertOptions(column_types={}, include_columns=None))
+        parse = pacsv.ParseOptions(delimiter=opts.delimiter, quote_char=opts.quote_char,
+                                   double_quote=opts.double_quote, escape_char=opts.escape_char,
+                                   invalid_row_handler=lambda row: "skip")
+        reader = pacsv.open_csv(stream, read_options=_read_options(opts), parse_options=parse)
         names = reader.schema.names
     return names if opts.header else [f"X{i + 1}" for i in range(len(names))]
 
@@ -246,7 +289,7 @@ def _batches(path: str, opts: _Options, names: list[str], arrow_names: list[str]
     booleans = {k: v for k, v in (("true_values", opts.true_values), ("false_values", opts.false_values)) if v}
     convert = pacsv.ConvertOptions(column_types=column_types, null_values=opts.na_values,
                                    strings_can_be_null=True, include_columns=include, **booleans)
-    stream = _open_stream(path)
+    stream = _open_stream(path, opts.block_size)
     rows_done = 0
     with stream:
         try:
@@ -260,6 +303,7 @@ def _batches(path: str, opts: _Options, names: list[str], arrow_names: list[str]
                     break
                 rows_done += batch.num_rows
                 yield batch, logicals
+                stream.consumed()
         except pa.ArrowInvalid as exc:
             _raise_for(exc, path, opts, names, arrow_names, bad_rows, rows_done)
     if bad_rows and not opts.error_bad_lines:

@@ -21,7 +21,7 @@ from framestream.frames._rows import Rows
 from framestream.frames._store import ColumnSpec, FrameWriter
 from framestream.frames.sarray import SArray
 
-_WINDOW = max(2, 2 * (os.cpu_count() or 2))
+_WINDOW = max(2, os.cpu_count() or 2)
 
 
 def open_frame(path: str | os.PathLike) -> Any:

@@ -324,7 +324,7 @@ def open_columns(path: str | os.PathLike) -> tuple[dict[str, Any], list[ColumnSp
         if spec.num_missing:
             names.append("valid")
         for name in names:
-            arr = _open_array(str(path / spec.key / name), attrs["uuid"])
+            arr = _open_array(str(path / spec.key / name), attrs["uuid"], fresh=True)
             if name != "data" and arr.shape[0] != n:
                 raise CorruptStoreError(
                     f"{path / spec.key / name}: {arr.shape[0]} rows but the frame has {n} (column {spec.name!r})"
@@ -332,11 +332,19 @@ def open_columns(path: str | os.PathLike) -> tuple[dict[str, Any], list[ColumnSp
     return attrs, specs
 
 
-@functools.lru_cache(maxsize=512)
-def _open_array(array_path: str, frame_uuid: str) -> zarr.Array:
-    if not os.path.isfile(os.path.join(array_path, "zarr.json")):
-        raise CorruptStoreError(f"{array_path}: array metadata file zarr.json is missing")
-    return zarr.open_array(array_path, mode="r", zarr_format=3)
+_OPEN_ARRAYS: dict[tuple[str, str], zarr.Array] = {}
+
+
+def _open_array(array_path: str, frame_uuid: str, fresh: bool = False) -> zarr.Array:
+    """An opened array, cached per (path, frame uuid): a rewritten frame has a new uuid."""
+    key = (array_path, frame_uuid)
+    if fresh or key not in _OPEN_ARRAYS:
+        if not os.path.isfile(os.path.join(array_path, "zarr.json")):
+            raise CorruptStoreError(f"{array_path}: array metadata file zarr.json is missing")
+        if len(_OPEN_ARRAYS) > 1024:
+            _OPEN_ARRAYS.clear()
+        _OPEN_ARRAYS[key] = zarr.open_array(array_path, mode="r", zarr_format=3)
+    return _OPEN_ARRAYS[key]
 
 
 def _read(arr: zarr.Array, array_path: str, start: int, stop: int, column: str) -> np.ndarray:
