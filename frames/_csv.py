@@ -10,6 +10,7 @@ and is reported with the file, line, column and value.
 
 from __future__ import annotations
 
+import glob
 import io
 import logging
 import os
@@ -103,8 +104,11 @@ def _expand(url: str) -> list[str]:
     if "://" not in url and os.path.isdir(url):
         files = sorted(os.path.join(url, f) for f in os.listdir(url) if not f.startswith("."))
     elif any(ch in url for ch in "*?["):
-        files = sorted(f.path if hasattr(f, "path") else f for f in fsspec.open_files(url))
-        files = [f if "://" in url else f for f in files]
+        if "://" in url:
+            filesystem, _ = fsspec.core.url_to_fs(url)
+            files = sorted(filesystem.unstrip_protocol(p) for p in filesystem.glob(url))
+        else:
+            files = sorted(glob.glob(url))
     else:
         files = [url]
     if not files:
