@@ -26,15 +26,23 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from tqdm.auto import tqdm
-
-from framestream.errors import ConversionError, CSVError
 from framestream.frames import _store
 from framestream.frames._arrow import column_from_arrow, logical_of_arrow
 from framestream.frames._chunking import chunk_rows_for
 from framestream.frames._config import new_cache_path
 from framestream.frames._store import ColumnSpec, FrameWriter
-from framestream.frames._types import FLOAT, INT, STR, VECTOR, LogicalType, convert_value, parse_dtype
+from framestream.frames._types import (
+    FLOAT,
+    INT,
+    STR,
+    VECTOR,
+    LogicalType,
+    convert_value,
+    parse_dtype,
+)
+from tqdm.auto import tqdm
+
+from framestream.errors import ConversionError, CSVError
 
 log = logging.getLogger("framestream.frames.csv")
 

@@ -18,8 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-
-from framestream.errors import SchemaError
 from framestream.frames import _store
 from framestream.frames._arrow import arrow_from_block, column_from_arrow, memory_from_arrow
 from framestream.frames._chunking import chunk_rows_for
@@ -27,6 +25,8 @@ from framestream.frames._config import new_cache_path
 from framestream.frames._lazy_store import iter_computed_blocks, open_frame
 from framestream.frames._store import ColumnSpec, FrameWriter
 from framestream.frames._types import DICT, INT, LIST, VECTOR, LogicalType, to_chunk
+
+from framestream.errors import SchemaError
 
 
 def frame_from_arrow(table: pa.Table | pa.RecordBatch) -> Any:

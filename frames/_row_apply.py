@@ -7,7 +7,6 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-
 from framestream.frames._types import convert_value, infer_type, parse_dtype
 from framestream.frames.sarray import SArray, _rows_as_objects, _to_python
 

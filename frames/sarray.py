@@ -22,8 +22,6 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-from framestream.errors import ConversionError, LengthMismatchError, SchemaError
 from framestream.frames import _reductions
 from framestream.frames._chunking import chunk_rows_for
 from framestream.frames._rows import Rows, rechunk_to
@@ -37,6 +35,8 @@ from framestream.frames._types import (
     to_chunk,
     type_of_value,
 )
+
+from framestream.errors import ConversionError, LengthMismatchError, SchemaError
 
 _ARITHMETIC = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,

@@ -13,10 +13,8 @@ chunk of all columns together.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -24,12 +22,12 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 from framestream.frames import _store
 from framestream.frames._rows import Rows, concat_rows, rechunk_to
-from framestream.frames._types import INT, LogicalType, infer_type, parse_dtype, type_of_value
+from framestream.frames._types import INT, LogicalType, type_of_value
 from framestream.frames.sarray import SArray, _to_python, _valid_blocks
+
+from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 
 
 class SFrame:
@@ -114,12 +112,16 @@ class SFrame:
         """Compute every pending transform now into a cached store; returns self."""
         from framestream.frames._lazy_store import materialize_frame
 
-        if self._source is None or any(not _is_stored(c) for c in self._columns.values()):
+        if not self.is_materialized():
             self._adopt(materialize_frame(self))
         return self
 
     def is_materialized(self) -> bool:
-        return self._source is not None and all(_is_stored(c) for c in self._columns.values())
+        """True when no column has pending work (each reads stored or in-memory chunks)."""
+        def plain(a: Any) -> bool:
+            return a is None or len(a.dask.layers) == 1
+
+        return all(plain(c._data_raw) and plain(c._valid_raw) and c._rows.known for c in self._columns.values())
 
     # ------------------------------------------------------------------ ingest and interop
 
@@ -560,10 +562,6 @@ def _looks_like_csv(path: str) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, int | float | str | bytes | np.generic)
-
-
-def _is_stored(col: SArray) -> bool:
-    return getattr(col, "_stored", False)
 
 
 def _constant(value: Any, rows: Rows, like: SArray | None = None) -> SArray:
