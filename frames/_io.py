@@ -176,7 +176,7 @@ def specs_from_pandas_meta(meta: pd.DataFrame, sample: pd.DataFrame | None) -> l
 
 def frame_from_dask_dataframe(ddf: Any) -> Any:
     """Write every partition in parallel to its own cached store; the frame appends them."""
-    parts = ddf.to_delayed()
+    parts = ddf.to_delayed(optimize_graph=False)
     if not parts:
         return frame_from_arrow(pa.Table.from_pandas(ddf._meta, preserve_index=False))
     sample = parts[0].compute()
@@ -195,7 +195,7 @@ def to_dask_dataframe(frame: Any) -> Any:
 
     names = frame.column_names()
     logicals = [c._logical for c in frame._columns.values()]
-    per_col = [(c._data.to_delayed().ravel(), _valid_list(c)) for c in frame._columns.values()]
+    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_list(c)) for c in frame._columns.values()]
     parts = [dask.delayed(_part)(names, logicals, [(d[i], v[i]) for d, v in per_col])
              for i in range(frame._rows.nblocks)]
     meta = block_to_pandas(names, logicals, [(_empty(c), None) for c in frame._columns.values()])
@@ -212,7 +212,7 @@ def _empty(col: Any) -> np.ndarray:
 
 
 def _valid_list(col: Any) -> list[Any]:
-    return list(col._valid.to_delayed().ravel()) if col._valid is not None else [None] * col._num_blocks()
+    return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
 
 
 def _block_table(names: list[str], logicals: list[LogicalType], block: list[tuple[np.ndarray, Any]],

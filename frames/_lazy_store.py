@@ -107,7 +107,7 @@ def iter_computed_blocks(frame: Any) -> Iterator[list[tuple[np.ndarray, np.ndarr
     A window of chunks is computed in parallel while the caller consumes the previous
     one, so at most two windows are in memory.
     """
-    per_col = [(c._data.to_delayed().ravel(), _valid_delayed(c)) for c in frame._columns.values()]
+    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_delayed(c)) for c in frame._columns.values()]
     nblocks = frame._rows.nblocks if frame._columns else 0
     windows = [range(s, min(nblocks, s + _WINDOW)) for s in range(0, nblocks, _WINDOW)]
 
@@ -126,7 +126,7 @@ def iter_computed_blocks(frame: Any) -> Iterator[list[tuple[np.ndarray, np.ndarr
 def _valid_delayed(col: SArray) -> list[Any]:
     if col._valid is None:
         return [None] * col._num_blocks()
-    return list(col._valid.to_delayed().ravel())
+    return list(col._valid.to_delayed(optimize_graph=False).ravel())
 
 
 def materialize_frame(frame: Any) -> Any:

@@ -100,7 +100,7 @@ def groupby(frame: Any, key_column_names: str | list[str], operations: Any, *arg
     sub = frame[keys + [v for v in values if v not in keys]]
     names = sub.column_names()
     logicals = [c._logical for c in sub._columns.values()]
-    per_col = [(c._data.to_delayed().ravel(), _valid_list(c)) for c in sub._columns.values()]
+    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_list(c)) for c in sub._columns.values()]
     partials = [dask.delayed(_partial)(names, logicals, [(d[i], v[i]) for d, v in per_col], keys, values)
                 for i in range(sub._rows.nblocks)]
     tables = [t for t in dask.compute(*partials) if len(t)]
@@ -114,7 +114,7 @@ def groupby(frame: Any, key_column_names: str | list[str], operations: Any, *arg
 
 
 def _valid_list(col: Any) -> list[Any]:
-    return list(col._valid.to_delayed().ravel()) if col._valid is not None else [None] * col._num_blocks()
+    return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
 
 
 def _partial(names, logicals, block, keys, values) -> pd.DataFrame:

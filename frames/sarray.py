@@ -163,7 +163,7 @@ class SArray:
         a, b = (other_data, self._data) if reflected else (self._data, other_data)
         out_dtype = result_type.chunk_dtype if result_type.storage != "vector" else np.float64
         if isinstance(a, da.Array) and isinstance(b, da.Array):
-            data = da.map_blocks(_apply_op, op, a, b, out_dtype, dtype=out_dtype)
+            data = da.map_blocks(_apply_op, a, b, op, out_dtype, dtype=out_dtype)
         elif isinstance(a, da.Array):
             data = a.map_blocks(_apply_op_scalar, op, b, False, out_dtype, dtype=out_dtype)
         else:
@@ -383,7 +383,7 @@ class SArray:
         if self._logical.storage == "vector" or self._logical.name in ("list", "dict"):
             raise SchemaError(f"unique() is not defined for {self._logical.name} columns")
         parts = [dask.delayed(_block_unique)(d, v)
-                 for d, v in zip(self._data.to_delayed().ravel(), _valid_blocks(self))]
+                 for d, v in zip(self._data.to_delayed(optimize_graph=False).ravel(), _valid_blocks(self))]
         uniques = dask.compute(*parts)
         merged = pd.unique(np.concatenate([u for u, _ in uniques])) if uniques else []
         values = list(merged) + ([None] if any(m for _, m in uniques) else [])
@@ -414,7 +414,7 @@ class SArray:
         return out
 
     def _iter_blocks(self) -> Iterator[list[Any]]:
-        data_blocks = self._data.to_delayed().ravel()
+        data_blocks = self._data.to_delayed(optimize_graph=False).ravel()
         for d, v in zip(data_blocks, _valid_blocks(self)):
             data, valid = dask.compute(d, v)
             yield _to_python(data, self._logical, valid)
@@ -616,7 +616,7 @@ def _block_unique(data: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarra
 def _valid_blocks(sa: SArray) -> list[Any]:
     if sa._valid is None:
         return [None] * sa._num_blocks()
-    return list(sa._valid.to_delayed().ravel())
+    return list(sa._valid.to_delayed(optimize_graph=False).ravel())
 
 
 def _to_python(data: np.ndarray, logical: LogicalType, valid: np.ndarray | None = None) -> list[Any]:

@@ -402,7 +402,7 @@ class SFrame:
     def _iter_blocks(self) -> Iterator[dict[str, list[Any]]]:
         """Each row chunk of every column, computed together, as Python values."""
         names = list(self._columns)
-        per_col = [(c._data.to_delayed().ravel(), _valid_blocks(c)) for c in self._columns.values()]
+        per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_blocks(c)) for c in self._columns.values()]
         for i in range(self._rows.nblocks):
             computed = dask.compute(*[(d[i], v[i]) for d, v in per_col])
             yield {name: _to_python(d, self._columns[name]._logical, v) for name, (d, v) in zip(names, computed)}
