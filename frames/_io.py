@@ -24,9 +24,12 @@ from framestream.frames._chunking import chunk_rows_for
 from framestream.frames._config import new_cache_path
 from framestream.frames._lazy_store import iter_computed_blocks, open_frame
 from framestream.frames._store import ColumnSpec, FrameWriter
-from framestream.frames._types import DICT, INT, LIST, VECTOR, LogicalType, to_chunk
+from framestream.frames._types import DICT, INT, LIST, TYPES, VECTOR, LogicalType, to_chunk
+from framestream.frames.sarray import _is_na
 
 from framestream.errors import SchemaError
+
+NESTED_TYPE_KEY = b"framestream.type"  # Arrow field metadata: list / dict cells stored as JSON text
 
 
 def frame_from_arrow(table: pa.Table | pa.RecordBatch) -> Any:
@@ -34,9 +37,16 @@ def frame_from_arrow(table: pa.Table | pa.RecordBatch) -> Any:
     from framestream.frames.sframe import frame_from_memory
 
     columns = {}
-    for name, arr in zip(table.column_names, table.columns):
-        data, valid, logical = column_from_arrow(arr, column=name)
-        columns[str(name)] = (memory_from_arrow(data, logical), valid, logical)
+    for field, arr in zip(table.schema, table.columns):
+        nested = (field.metadata or {}).get(NESTED_TYPE_KEY)
+        if nested is not None:
+            logical = TYPES[nested.decode()]
+            texts = arr.to_pylist()
+            data, valid = to_chunk([None if t is None else json.loads(t) for t in texts], logical, field.name)
+        else:
+            data, valid, logical = column_from_arrow(arr, column=field.name)
+            data = memory_from_arrow(data, logical)
+        columns[str(field.name)] = (data, valid, logical)
     return frame_from_memory(columns)
 
 
@@ -109,7 +119,7 @@ def pandas_to_batch(df: pd.DataFrame, specs: list[ColumnSpec]) -> list[tuple[Any
     for spec in specs:
         series = df[spec.name]
         if spec.logical in (VECTOR, LIST, DICT):
-            values = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in series.tolist()]
+            values = [None if _is_na(v) else v for v in series.tolist()]
             data, valid = to_chunk(values, spec.logical, spec.name)
             if spec.logical is VECTOR and data.shape[1] != (spec.width or 0):
                 data = np.zeros((len(values), spec.width or 0))
@@ -159,8 +169,8 @@ def specs_from_pandas_meta(meta: pd.DataFrame, sample: pd.DataFrame | None) -> l
 
             logical = FLOAT
         else:
-            values = sample[name].tolist() if sample is not None else []
-            logical = infer_type([v for v in values if v is not None], str(name))
+            values = [v for v in sample[name].tolist() if not _is_na(v)] if sample is not None else []
+            logical = infer_type(values, str(name))
             if logical.name == "float" and not values:
                 from framestream.frames._types import STR
 
@@ -215,17 +225,22 @@ def _valid_list(col: Any) -> list[Any]:
     return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
 
 
-def _block_table(names: list[str], logicals: list[LogicalType], block: list[tuple[np.ndarray, Any]],
-                 text_nested: bool) -> pa.Table:
-    arrays = []
-    for logical, (data, valid) in zip(logicals, block):
-        if text_nested and logical in (VECTOR, LIST, DICT):
+def block_table(names: list[str], logicals: list[LogicalType], block: list[tuple[np.ndarray, Any]],
+                text_nested: bool = False) -> pa.Table:
+    """One row chunk as an Arrow table. Lists and dicts (and, for CSV, vectors) become JSON
+    text, marked in the field metadata so that ``frame_from_arrow`` restores them exactly
+    (Arrow structs would add every key to every dict, and lists may mix types)."""
+    arrays, fields = [], []
+    for name, logical, (data, valid) in zip(names, logicals, block):
+        if logical in (LIST, DICT) or (text_nested and logical is VECTOR):
             rows = data.tolist() if logical is VECTOR else list(data)
             texts = [None if (valid is not None and not valid[i]) else json.dumps(r) for i, r in enumerate(rows)]
             arrays.append(pa.array(texts, type=pa.large_string()))
+            fields.append(pa.field(name, pa.large_string(), metadata={NESTED_TYPE_KEY: logical.name.encode()}))
         else:
             arrays.append(arrow_from_block(data, valid, logical))
-    return pa.table(dict(zip(names, arrays)))
+            fields.append(pa.field(name, arrays[-1].type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def export_csv(frame: Any, filename: str | os.PathLike, delimiter: str = ",", header: bool = True) -> None:
@@ -239,7 +254,7 @@ def export_csv(frame: Any, filename: str | os.PathLike, delimiter: str = ",", he
     try:
         with open(tmp, "wb") as sink:
             for block in iter_computed_blocks(frame):
-                table = _block_table(names, logicals, block, text_nested=True)
+                table = block_table(names, logicals, block, text_nested=True)
                 if writer is None:
                     writer = pacsv.CSVWriter(sink, table.schema, write_options=options)
                 writer.write_table(table)
@@ -262,7 +277,7 @@ def to_parquet(frame: Any, path: str | os.PathLike) -> None:
     writer = None
     try:
         for block in iter_computed_blocks(frame):
-            table = _block_table(names, logicals, block, text_nested=False)
+            table = block_table(names, logicals, block)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)

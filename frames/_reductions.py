@@ -18,7 +18,7 @@ FIELDS = ("count", "missing", "sum", "mean", "m2", "min", "max", "nnz")
 
 def chunk_stats(data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """Partial statistics of one chunk: a (len(FIELDS), width) float64 table."""
-    values = data.reshape(len(data), -1).astype(np.float64, copy=False)
+    values = (data.reshape(len(data), -1) if data.ndim > 1 else data.reshape(-1, 1)).astype(np.float64, copy=False)
     if valid is not None:
         values = values[valid]
     n = len(values)
@@ -39,10 +39,12 @@ def chunk_stats(data: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def int_sum(data: np.ndarray, valid: np.ndarray | None) -> int:
-    """Exact integer sum of a chunk (float64 partial sums lose digits past 2**53)."""
+def int_stats(data: np.ndarray, valid: np.ndarray | None) -> tuple[int, int | None, int | None]:
+    """Exact (sum, min, max) of an int chunk (float64 loses digits past 2**53)."""
     values = data if valid is None else data[valid]
-    return int(values.sum(dtype=np.int64)) if len(values) else 0
+    if not len(values):
+        return 0, None, None
+    return int(values.sum(dtype=np.int64)), int(values.min()), int(values.max())
 
 
 def combine(tables: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -74,7 +76,8 @@ def combine(tables: list[np.ndarray]) -> dict[str, np.ndarray]:
             "min": lo, "max": hi, "nnz": nnz}
 
 
-def finish(stats: dict[str, np.ndarray], is_int: bool, is_vector: bool, exact_sum: int | None) -> dict[str, Any]:
+def finish(stats: dict[str, np.ndarray], is_int: bool, is_vector: bool,
+           exact: tuple[int, int | None, int | None] | None) -> dict[str, Any]:
     """Turn merged statistics into the Python values users get back."""
     count = stats["count"]
     empty = not count.any()
@@ -90,12 +93,12 @@ def finish(stats: dict[str, np.ndarray], is_int: bool, is_vector: bool, exact_su
         "count": int(count[0]) if len(count) else 0,
         "num_missing": int(stats["missing"]),
         "nnz": int(stats["nnz"].sum()) if is_vector else int(stats["nnz"][0]),
-        "sum": exact_sum if exact_sum is not None else out(stats["sum"]),
+        "sum": exact[0] if exact is not None else out(stats["sum"]),
         "mean": None if empty else out(stats["mean"]),
         "var": None if empty else out(var),
         "std": None if empty else out(np.sqrt(var)),
-        "min": None if empty else out(stats["min"], int if is_int else float),
-        "max": None if empty else out(stats["max"], int if is_int else float),
+        "min": None if empty else exact[1] if exact is not None else out(stats["min"]),
+        "max": None if empty else exact[2] if exact is not None else out(stats["max"]),
     }
     return result
 
@@ -108,11 +111,17 @@ def summarize(columns: list[Any]) -> list[dict[str, Any]]:
         valid_blocks = col._valid.to_delayed(optimize_graph=False).ravel() if col._valid is not None else [None] * len(data_blocks)
         tasks.append([dask.delayed(chunk_stats)(d, v) for d, v in zip(data_blocks, valid_blocks)])
         if col.dtype is int:
-            tasks.append([dask.delayed(int_sum)(d, v) for d, v in zip(data_blocks, valid_blocks)])
+            tasks.append([dask.delayed(int_stats)(d, v) for d, v in zip(data_blocks, valid_blocks)])
     computed = list(dask.compute(*tasks))
     results = []
     for col in columns:
         tables = computed.pop(0)
-        exact = sum(computed.pop(0)) if col.dtype is int else None
+        exact = _merge_int(computed.pop(0)) if col.dtype is int else None
         results.append(finish(combine(tables), col.dtype is int, col._logical.name == "vector", exact))
     return results
+
+
+def _merge_int(parts: list[tuple[int, int | None, int | None]]) -> tuple[int, int | None, int | None]:
+    lows = [p[1] for p in parts if p[1] is not None]
+    highs = [p[2] for p in parts if p[2] is not None]
+    return sum(p[0] for p in parts), min(lows) if lows else None, max(highs) if highs else None

@@ -8,7 +8,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 from framestream.frames._types import convert_value, infer_type, parse_dtype
-from framestream.frames.sarray import SArray, _rows_as_objects, _to_python
+from framestream.frames.sarray import SArray, _rows_as_objects, _to_python, block_first_row, row_at
 
 
 def apply_rows(frame: Any, fn: Callable[[dict[str, Any]], Any], dtype: Any = None) -> SArray:
@@ -24,12 +24,12 @@ def apply_rows(frame: Any, fn: Callable[[dict[str, Any]], Any], dtype: Any = Non
         arrays.append(col._valid)
 
     def block(*parts: np.ndarray, block_info: Any = None) -> np.ndarray:
-        start = _first_row(block_info)
+        start = block_first_row(block_info)
         columns = [_to_python(parts[2 * i], logicals[i], parts[2 * i + 1]) for i in range(len(names))]
         out = np.empty(len(columns[0]) if columns else 0, dtype=object)
         for j, values in enumerate(zip(*columns)):
             r = fn(dict(zip(names, values)))
-            out[j] = None if r is None else convert_value(r, target, "apply", start + j)
+            out[j] = None if r is None else convert_value(r, target, "apply", row_at(start, j))
         return out
 
     packed = da.map_blocks(block, *arrays, dtype=object, meta=np.empty(0, dtype=object))
@@ -43,11 +43,3 @@ def _first_rows(frame: Any, n: int) -> list[dict[str, Any]]:
         if len(rows) >= n:
             break
     return rows
-
-
-def _first_row(block_info: Any) -> int:
-    try:
-        loc = block_info[0]["array-location"][0][0]
-        return int(loc) if loc == loc else 0
-    except (TypeError, KeyError, IndexError):
-        return 0

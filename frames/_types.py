@@ -174,7 +174,7 @@ def to_chunk(
     return data, (None if valid.all() else valid)
 
 
-def convert_value(value: Any, logical: LogicalType, column: str = "", row: int | None = None) -> Any:
+def convert_value(value: Any, logical: LogicalType, column: str = "", row: int | str | None = None) -> Any:
     """Convert one non-missing value to ``logical`` or raise naming the row and value."""
     try:
         if logical is INT:
@@ -206,7 +206,8 @@ def convert_value(value: Any, logical: LogicalType, column: str = "", row: int |
     except (ValueError, TypeError) as exc:
         from framestream.errors import ConversionError
 
-        where = f"row {row} of column {column!r}" if row is not None else f"column {column!r}"
+        parts = ([f"row {row}"] if row is not None else []) + ([f"column {column!r}"] if column else [])
+        where = " of ".join(parts) or "value"
         raise ConversionError(
             f"{where}: cannot convert {value!r} to {logical.name} ({exc})"
         ) from None

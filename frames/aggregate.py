@@ -121,19 +121,18 @@ def _partial(names, logicals, block, keys, values) -> pd.DataFrame:
     from framestream.frames._io import block_to_pandas
 
     df = block_to_pandas(names, logicals, block)
-    for v in values:
-        df[v] = df[v].astype("float64")
-        df[f"{v}__sq"] = 0.0
+    for v in values:  # sums, min and max stay exact in the column's own type; moments in float64
+        df[f"{v}__f"] = df[v].astype("float64")
     grouped = df.groupby(keys, dropna=False, sort=False)
     out = grouped.size().rename("__count").to_frame()
     for v in values:
-        g = grouped[v]
+        g = grouped[f"{v}__f"]
         out[f"{v}__n"] = g.count()
-        out[f"{v}__sum"] = g.sum()
+        out[f"{v}__sum"] = grouped[v].sum()
         out[f"{v}__mean"] = g.mean()
         out[f"{v}__m2"] = g.var(ddof=0).fillna(0.0) * out[f"{v}__n"]
-        out[f"{v}__min"] = g.min()
-        out[f"{v}__max"] = g.max()
+        out[f"{v}__min"] = grouped[v].min()
+        out[f"{v}__max"] = grouped[v].max()
     return out.reset_index()
 
 
@@ -146,9 +145,10 @@ def _merge(tables: list[pd.DataFrame], keys: list[str], values: list[str]) -> pd
     out = grouped["__count"].sum().to_frame()
     for v in values:
         n = grouped[f"{v}__n"].sum()
-        s = grouped[f"{v}__sum"].sum()
-        mean = s / n.where(n > 0)
-        out[f"{v}__n"], out[f"{v}__sum"], out[f"{v}__mean"] = n, s, mean
+        total = grouped[f"{v}__sum"].sum()
+        weighted = (allp[f"{v}__mean"].fillna(0.0) * allp[f"{v}__n"]).groupby([allp[k] for k in keys], dropna=False, sort=False).sum()
+        mean = weighted / n.where(n > 0)
+        out[f"{v}__n"], out[f"{v}__sum"], out[f"{v}__mean"] = n, total, mean
         # M2 of a union: sum of the parts' M2 plus each part's n * (part mean - overall mean)^2
         joined = allp[keys + [f"{v}__n", f"{v}__mean", f"{v}__m2"]].merge(
             mean.rename("__overall").reset_index(), on=keys, how="left")
@@ -182,10 +182,10 @@ def _finish(merged: pd.DataFrame, op: Aggregator, frame: Any) -> Any:
     empty = n == 0
     is_int = frame._column(v)._logical is INT
     if op.kind == "SUM":
-        s = merged[f"{v}__sum"].to_numpy()
+        s = merged[f"{v}__sum"].tolist()
         return SArray([int(x) if is_int else float(x) for x in s], dtype=INT if is_int else FLOAT)
     if op.kind in ("MIN", "MAX"):
-        x = merged[f"{v}__{op.kind.lower()}"].to_numpy()
+        x = merged[f"{v}__{op.kind.lower()}"].tolist()
         vals = [None if e else (int(a) if is_int else float(a)) for a, e in zip(x, empty)]
         return SArray(vals, dtype=INT if is_int else FLOAT)
     mean = merged[f"{v}__mean"].to_numpy()

@@ -249,7 +249,7 @@ class SArray:
         name = self._name_hint()
 
         def block(data: np.ndarray, valid: np.ndarray | None, block_info=None) -> np.ndarray:
-            first = _block_first_row(block_info)
+            first = block_first_row(block_info)
             values = _to_python(data, source)
             out = []
             for i, v in enumerate(values):
@@ -259,8 +259,8 @@ class SArray:
                     out.append(None)
                     continue
                 try:
-                    r = fn(v, first + i)
-                    out.append(None if r is None else convert_value(r, target, name, first + i))
+                    r = fn(v, row_at(first, i))
+                    out.append(None if r is None else convert_value(r, target, name, row_at(first, i)))
                 except ConversionError:
                     if not undefined_on_failure:
                         raise
@@ -460,20 +460,17 @@ class SArray:
         if isinstance(key, SArray):
             return self._filter(self._aligned_mask(key))
         if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
             self._rows.resolve()
-            data = self._data[start:stop:step]
-            valid = None if self._valid is None else self._valid[start:stop:step]
+            data = self._data[key]
+            valid = None if self._valid is None else self._valid[key]
             return SArray._make(self._logical, data, valid, Rows.of(data))
         if isinstance(key, int | np.integer):
             n = len(self)
             i = int(key) + n if key < 0 else int(key)
             if not 0 <= i < n:
                 raise IndexError(f"row {key} is out of range for an SArray of {n} rows")
-            data, valid = dask.compute(self._data[i], None if self._valid is None else self._valid[i])
-            if valid is not None and not valid:
-                return None
-            return _to_python(np.asarray(data)[None], self._logical)[0]
+            data, valid = dask.compute(self._data[i : i + 1], None if self._valid is None else self._valid[i : i + 1])
+            return _to_python(data, self._logical, valid)[0]
         raise TypeError(f"an SArray is indexed by an int, a slice or a filter SArray, not {type(key).__name__}")
 
     def _aligned_mask(self, mask: SArray) -> da.Array:
@@ -500,7 +497,12 @@ def _values_from_python(data: Any, dtype: Any, ignore_cast_failure: bool) -> tup
     if isinstance(data, pa.ChunkedArray | pa.Array):
         data = data.to_pandas()
     if isinstance(data, pd.Series):
-        data = data.to_numpy(dtype=object) if data.dtype == object or str(data.dtype) in ("str", "string") else data.to_numpy()
+        if data.dtype != object and dtype is None:
+            from framestream.frames._arrow import column_from_arrow, memory_from_arrow
+
+            values, valid, logical = column_from_arrow(pa.Array.from_pandas(data))
+            return memory_from_arrow(values, logical), valid, logical
+        data = [None if _is_na(v) else v for v in data.tolist()]
     if isinstance(data, np.ndarray) and data.dtype != object:
         logical = parse_dtype(dtype) if dtype is not None else parse_dtype(data.dtype) if data.ndim == 1 else parse_dtype("vector")
         if data.ndim == 2 and logical.storage == "vector":
@@ -528,7 +530,8 @@ def _values_from_python(data: Any, dtype: Any, ignore_cast_failure: bool) -> tup
     return d, valid, logical
 
 
-_RESULT_ORDER = {"int": 0, "float": 1}
+def _is_na(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
 def _result_type(symbol: str, left: LogicalType, right: LogicalType) -> LogicalType:
@@ -554,11 +557,19 @@ def _result_type(symbol: str, left: LogicalType, right: LogicalType) -> LogicalT
 def _apply_op(a: np.ndarray, b: np.ndarray, op: Callable, out_dtype: np.dtype) -> np.ndarray:
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and op in (operator.floordiv, operator.mod):
         b = np.where(b == 0, 1, b)  # int // 0 and int % 0: avoid SIGFPE-like warnings
+    if op is operator.pow:
+        a, b = a.astype(np.float64), b.astype(np.float64)
+    if a.ndim == 2 and b.ndim == 1:  # vector (op) number column: one number per row
+        b = b[:, None]
+    elif a.ndim == 1 and b.ndim == 2:
+        a = a[:, None]
     with np.errstate(all="ignore"):
         return np.asarray(op(a, b)).astype(out_dtype, copy=False)
 
 
 def _apply_op_scalar(a: np.ndarray, op: Callable, scalar: Any, reflected: bool, out_dtype: np.dtype) -> np.ndarray:
+    if op is operator.pow:
+        a, scalar = a.astype(np.float64), float(scalar)
     with np.errstate(all="ignore"):
         r = op(scalar, a) if reflected else op(a, scalar)
     return np.asarray(r).astype(out_dtype, copy=False)
@@ -591,7 +602,10 @@ def _fill(data: np.ndarray, valid: np.ndarray, fill: Any) -> np.ndarray:
 
 def _isin(data: np.ndarray, lookup: set, logical: LogicalType) -> np.ndarray:
     if logical.is_numeric:
-        return np.isin(data, np.array(sorted(lookup, key=str), dtype=data.dtype) if lookup else []).astype(np.int64)
+        numbers = [v for v in lookup if isinstance(v, int | float | np.number) and not isinstance(v, bool)]
+        if data.dtype.kind == "i" and all(isinstance(v, int | np.integer) for v in numbers):
+            return np.isin(data, np.array(numbers, dtype=np.int64)).astype(np.int64)
+        return np.isin(data.astype(np.float64), np.array(numbers, dtype=np.float64)).astype(np.int64)
     return np.fromiter((v in lookup for v in data), dtype=np.int64, count=len(data))
 
 
@@ -693,12 +707,22 @@ def _meta(target: LogicalType) -> np.ndarray:
     return np.empty(0, dtype=_chunk_dtype(target))
 
 
-def _block_first_row(block_info: Any) -> int:
+def block_first_row(block_info: Any) -> int | str:
+    """The global number of a block's first row, or a chunk label after a filter."""
     try:
         loc = block_info[0]["array-location"][0][0]
-        return int(loc) if not (isinstance(loc, float) and math.isnan(loc)) else 0
+        if not (isinstance(loc, float) and math.isnan(loc)):
+            return int(loc)
+        return f"chunk {block_info[0]['chunk-location'][0]}"
     except (TypeError, KeyError, IndexError):
         return 0
+
+
+def row_at(first: int | str, i: int) -> int | str:
+    """Row ``i`` of a block as users should see it (within-chunk after a filter)."""
+    if isinstance(first, str):
+        return f"{i} of {first} (counted within the chunk: the frame was filtered)"
+    return first + i
 
 
 def _count_agg():

@@ -55,7 +55,8 @@ class SFrame:
             else:
                 self._adopt(SFrame._open(path))
         elif isinstance(data, pd.DataFrame):
-            self._adopt(SFrame.from_arrow(pa.Table.from_pandas(data, preserve_index=False)))
+            for name in data.columns:
+                self[str(name)] = SArray(data[name])
         elif isinstance(data, pa.Table | pa.RecordBatch):
             self._adopt(SFrame.from_arrow(data))
         elif isinstance(data, dict):
@@ -166,7 +167,13 @@ class SFrame:
         return frame_from_dask_dataframe(ddf)
 
     def to_arrow(self) -> pa.Table:
-        return pa.table({name: col.to_arrow() for name, col in self._columns.items()})
+        """An Arrow table (lists and dicts as JSON text, marked so ``from_arrow`` restores them)."""
+        from framestream.frames._io import block_table
+        from framestream.frames._lazy_store import iter_computed_blocks
+
+        names, logicals = self.column_names(), [c._logical for c in self._columns.values()]
+        tables = [block_table(names, logicals, block) for block in iter_computed_blocks(self)]
+        return pa.concat_tables(tables) if tables else pa.table({n: [] for n in names})
 
     def to_dataframe(self) -> pd.DataFrame:
         """A pandas DataFrame (in memory; missing ints become pandas' nullable Int64)."""
@@ -285,11 +292,12 @@ class SFrame:
 
     def _conform(self, name: str, value: Any) -> SArray:
         """``value`` as an SArray with this frame's rows, or an error naming the column."""
-        if not self._columns or (len(self._columns) == 1 and name in self._columns):
-            return value if isinstance(value, SArray) else (
-                _constant(value, Rows((1,))) if _is_scalar(value) else SArray(value))
         if _is_scalar(value):
+            if not self._columns:
+                return _constant(value, Rows((1,)))
             return _constant(value, self._rows, like=next(iter(self._columns.values())))
+        if not self._columns or (len(self._columns) == 1 and name in self._columns):
+            return value if isinstance(value, SArray) else SArray(value)
         col = value if isinstance(value, SArray) else SArray(value)
         if col._rows.aligned_with(self._rows):
             return SArray._make(col._logical, col._data_raw, col._valid_raw, self._rows)
@@ -330,6 +338,9 @@ class SFrame:
         return target
 
     def remove_columns(self, column_names: Iterable[str], inplace: bool = False) -> SFrame:
+        column_names = list(column_names)
+        for name in column_names:
+            self._column(name)  # check every name before changing anything
         target = self if inplace else self.copy()
         for name in column_names:
             del target[name]
@@ -354,8 +365,9 @@ class SFrame:
         return target
 
     def swap_columns(self, a: str, b: str, inplace: bool = False) -> SFrame:
+        self._column(a), self._column(b)
         order = self.column_names()
-        i, j = order.index(self._column(a) and a), order.index(self._column(b) and b)
+        i, j = order.index(a), order.index(b)
         order[i], order[j] = order[j], order[i]
         target = self if inplace else self.copy()
         target._columns = {n: self._columns[n] for n in order}
