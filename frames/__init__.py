@@ -4,10 +4,11 @@ The lowest layer: it knows nothing of pipeline, nn or flows.
 """
 
 from framestream.frames import aggregate
+from framestream.frames.image import Image
 from framestream.frames.sarray import SArray
 from framestream.frames.sframe import SFrame
 
-__all__ = ["SArray", "SFrame", "aggregate", "load_sframe"]
+__all__ = ["Image", "SArray", "SFrame", "aggregate", "load_sframe"]
 
 
 def load_sframe(path: str) -> SFrame:

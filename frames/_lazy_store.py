@@ -37,7 +37,7 @@ def open_frame(path: str | os.PathLike) -> Any:
         data = _column_array(path, attrs["uuid"], spec, "values", bounds)
         valid = _column_array(path, attrs["uuid"], spec, "valid", bounds) if spec.num_missing else None
         col = SArray._make(spec.logical, data, valid, rows)
-        col._stored = True
+        col._element_shape = spec.shape
         columns[spec.name] = col
     return SFrame._from_columns(columns, rows, source=path)
 
@@ -64,7 +64,8 @@ def specs_of(frame: Any) -> list[ColumnSpec]:
     for i, (name, col) in enumerate(frame._columns.items()):
         width = int(col._data_raw.shape[1]) if col._logical.storage == "vector" else None
         dtype = None if col._logical.is_varlen else str(col._data_raw.dtype)
-        specs.append(ColumnSpec(name, col._logical, f"c{i}", width, dtype))
+        shape = getattr(col, "_element_shape", None)
+        specs.append(ColumnSpec(name, col._logical, f"c{i}", width, dtype, shape=shape))
     return specs
 
 

@@ -64,6 +64,7 @@ class ColumnSpec:
     width: int | None = None  # vectors only
     dtype: str | None = None  # storage dtype of fixed / vector values
     num_missing: int = 0
+    shape: tuple[int, ...] | None = None  # element shape of a tensor (vector) column
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,12 +74,16 @@ class ColumnSpec:
             "width": self.width,
             "dtype": self.dtype,
             "num_missing": self.num_missing,
+            "shape": list(self.shape) if self.shape else None,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ColumnSpec:
+        if d["type"] not in TYPES:
+            raise StoreError(f"column {d['name']!r} has type {d['type']!r}, unknown to this framestream")
+        shape = tuple(d["shape"]) if d.get("shape") else None
         return cls(d["name"], TYPES[d["type"]], d["key"], d.get("width"), d.get("dtype"),
-                   int(d.get("num_missing", 0)))
+                   int(d.get("num_missing", 0)), shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,6 +104,8 @@ class _ColumnWriter:
             self.offsets = self._create("offsets", (0,), (chunk_rows,), "int64", _NUMERIC_CODEC)
             self.data = self._create("data", (0,), (DATA_CHUNK_BYTES,), "uint8", _BYTES_CODEC)
             self.nbytes = 0
+            if spec.logical.name == "image":
+                self.meta = self._create("meta", (0, 4), (chunk_rows, 4), "int32", _NUMERIC_CODEC)
         elif spec.logical.storage == "vector":
             shape, chunks = (0, spec.width), (chunk_rows, spec.width)
             self.values = self._create("values", shape, chunks, spec.dtype, _NUMERIC_CODEC)
@@ -113,6 +120,8 @@ class _ColumnWriter:
         n = len(values)
         if self.spec.logical.is_varlen:
             offsets, data = encode_varlen(values, self.spec.logical)
+            if self.spec.logical.name == "image":
+                self.meta.append(image_meta(values))
             self.offsets.append(offsets + self.nbytes)
             if len(data):
                 self.data.append(data)
@@ -142,7 +151,9 @@ def encode_varlen(values: Any, logical: LogicalType) -> tuple[np.ndarray, np.nda
             values = values.cast(pa.large_binary())
         values = values.fill_null(b"")
     else:
-        if logical.name in ("list", "dict"):
+        if logical.name == "image":
+            values = pa.array([b"" if v is None else v._data for v in values], type=pa.large_binary())
+        elif logical.name in ("list", "dict"):
             from framestream.frames._codec import dumps_json
 
             values = [b"" if v is None else dumps_json(v) for v in values]
@@ -156,6 +167,17 @@ def encode_varlen(values: Any, logical: LogicalType) -> tuple[np.ndarray, np.nda
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[values.offset : values.offset + len(values) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buf else np.empty(0, np.uint8)
     return (offsets[1:] - offsets[0]).astype(np.int64, copy=False), data
+
+
+def image_meta(values: Any) -> np.ndarray:
+    """(width, height, channels, format code) of each image; zeros where missing."""
+    from framestream.frames.image import FORMAT_CODES
+
+    meta = np.zeros((len(values), 4), dtype=np.int32)
+    for i, v in enumerate(values):
+        if v is not None:
+            meta[i] = (v.width, v.height, v.channels, FORMAT_CODES[v.format])
+    return meta
 
 
 class FrameWriter:
@@ -321,6 +343,8 @@ def open_columns(path: str | os.PathLike) -> tuple[dict[str, Any], list[ColumnSp
     n = attrs["num_rows"]
     for spec in specs:
         names = ["offsets", "data"] if spec.logical.is_varlen else ["values"]
+        if spec.logical.name == "image":
+            names.append("meta")
         if spec.num_missing:
             names.append("valid")
         for name in names:
@@ -377,7 +401,21 @@ def read_block(path: str, frame_uuid: str, spec: ColumnSpec, part: str, start: i
     last = int(ends[-1]) if len(ends) else first
     data = _read(_open_array(f"{base}/data", frame_uuid), f"{base}/data", first, last, spec.name)
     offsets = np.concatenate([[0], ends - first]).astype(np.int64)
+    if spec.logical.name == "image":
+        meta = _read(_open_array(f"{base}/meta", frame_uuid), f"{base}/meta", start, stop, spec.name)
+        return decode_images(offsets, data, meta)
     return decode_varlen(offsets, data, spec.logical)
+
+
+def decode_images(offsets: np.ndarray, data: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """Stored image bytes and sizes -> an object array of ``Image`` (no pixel decoding)."""
+    from framestream.frames.image import FORMATS, Image
+
+    raw = data.tobytes()
+    out = np.empty(len(meta), dtype=object)
+    for i, (w, h, c, f) in enumerate(meta.tolist()):
+        out[i] = Image._from_parts(raw[offsets[i]:offsets[i + 1]], w, h, c, FORMATS[f]) if c else None
+    return out
 
 
 def decode_varlen(offsets: np.ndarray, data: np.ndarray, logical: LogicalType) -> np.ndarray:

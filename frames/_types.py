@@ -108,6 +108,9 @@ def type_of_value(value: Any) -> LogicalType | None:
     """The logical type of one Python value, or None for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    logical = _BY_PYTHON_TYPE.get(type(value))
+    if logical is not None:
+        return logical
     for python_type, logical in _BY_PYTHON_TYPE.items():
         if isinstance(value, python_type):
             return logical
@@ -197,6 +200,10 @@ def convert_value(value: Any, logical: LogicalType, column: str = "", row: int |
             if not isinstance(value, list):
                 raise ValueError("not a list")
             return value
+        if logical.name == "image":
+            from framestream.frames.image import Image
+
+            return value if isinstance(value, Image) else Image(value)
         if logical is DICT:
             if isinstance(value, str):
                 value = json.loads(value)

@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import numpy as np
+from framestream.frames._types import LogicalType, register_type
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
@@ -191,3 +192,7 @@ def check_complete(data: bytes, format: str, where: str) -> None:
         raise ImageError(f"{where}: truncated JPEG (no end-of-image marker)")
     if format == "PNG" and b"IEND" not in tail:
         raise ImageError(f"{where}: truncated PNG (no IEND chunk)")
+
+
+IMAGE = LogicalType("image", Image, "varlen", np.dtype(object), None)
+register_type(IMAGE, Image)

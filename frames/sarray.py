@@ -78,6 +78,7 @@ class SArray:
         self._data_raw = data
         self._valid_raw = valid
         self._rows = rows
+        self._element_shape: tuple[int, ...] | None = None
 
     @classmethod
     def _make(cls, logical: LogicalType, data: da.Array, valid: da.Array | None, rows: Rows) -> SArray:
@@ -114,6 +115,13 @@ class SArray:
     def dtype(self) -> type:
         """The Python type of the values (``int``, ``float``, ``str``, ``array.array``, ...)."""
         return self._logical.python_type
+
+    @property
+    def element_shape(self) -> tuple[int, ...] | None:
+        """The shape of one value: (width,) for a vector, (C, H, W) for an image tensor column."""
+        if self._logical.storage != "vector":
+            return None
+        return self._element_shape or (int(self._data_raw.shape[1]),)
 
     def __len__(self) -> int:
         return self._rows.num_rows()

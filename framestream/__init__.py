@@ -6,8 +6,8 @@
 2.0
 """
 
-from framestream import errors
-from framestream.frames import SArray, SFrame, aggregate, load_sframe
+from framestream import datasets, errors, image_analysis
+from framestream.frames import Image, SArray, SFrame, aggregate, load_sframe
 
-__all__ = ["SArray", "SFrame", "aggregate", "errors", "load_sframe"]
+__all__ = ["Image", "SArray", "SFrame", "aggregate", "datasets", "errors", "image_analysis", "load_sframe"]
 __version__ = "0.1.0"

@@ -1,0 +1,76 @@
+"""Per-image pixel operations on HWC uint8 arrays (Pillow for resampling).
+
+Each takes the pixels and returns new pixels; randomness comes in as a NumPy
+generator seeded per row by the caller, so results do not depend on chunking or threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image as PILImage
+
+from framestream.errors import SchemaError
+
+_RESAMPLE = {"nearest": PILImage.Resampling.NEAREST, "bilinear": PILImage.Resampling.BILINEAR,
+             "bicubic": PILImage.Resampling.BICUBIC, "lanczos": PILImage.Resampling.LANCZOS}
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def parse_resample(name: str) -> PILImage.Resampling:
+    try:
+        return _RESAMPLE[name]
+    except KeyError:
+        raise SchemaError(f"resample must be one of {sorted(_RESAMPLE)}, not {name!r}") from None
+
+
+def resize(pixels: np.ndarray, width: int, height: int, resample: PILImage.Resampling) -> np.ndarray:
+    if pixels.shape[0] == height and pixels.shape[1] == width:
+        return pixels
+    c = pixels.shape[2]
+    pil = PILImage.fromarray(pixels[:, :, 0] if c == 1 else pixels, mode=_MODES[c])
+    out = np.asarray(pil.resize((width, height), resample))
+    return out.reshape(height, width, c)
+
+
+def resize_shorter(pixels: np.ndarray, size: int, resample: PILImage.Resampling) -> np.ndarray:
+    """Resize so the shorter side is ``size``, keeping the aspect ratio (torchvision's Resize(int))."""
+    h, w = pixels.shape[:2]
+    if h <= w:
+        return resize(pixels, max(1, round(w * size / h)), size, resample)
+    return resize(pixels, size, max(1, round(h * size / w)), resample)
+
+
+def center_crop(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    _check_crop(w, h, width, height)
+    top, left = (h - height) // 2, (w - width) // 2
+    return pixels[top : top + height, left : left + width]
+
+
+def random_crop(pixels: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    _check_crop(w, h, width, height)
+    top = int(rng.integers(0, h - height + 1))
+    left = int(rng.integers(0, w - width + 1))
+    return pixels[top : top + height, left : left + width]
+
+
+def _check_crop(w: int, h: int, width: int, height: int) -> None:
+    if width > w or height > h:
+        raise SchemaError(f"cannot crop {width}x{height} out of a {w}x{h} image; resize it first")
+
+
+def flip_horizontal(pixels: np.ndarray) -> np.ndarray:
+    return pixels[:, ::-1]
+
+
+def to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Grayscale (1), RGB (3) or RGBA (4), converted the way Pillow does (ITU-R 601 luma)."""
+    c = pixels.shape[2]
+    if c == channels:
+        return pixels
+    if channels not in _MODES:
+        raise SchemaError(f"channels must be 1, 3 or 4, not {channels}")
+    pil = PILImage.fromarray(pixels[:, :, 0] if c == 1 else pixels, mode=_MODES[c])
+    out = np.asarray(pil.convert(_MODES[channels]))
+    return out.reshape(pixels.shape[0], pixels.shape[1], channels)
