@@ -82,7 +82,7 @@ def load_images(url: str | os.PathLike, format: str = "auto", with_path: bool = 
                 batch = files[start : start + _BATCH]
                 results = list(pool.map(lambda p: _try_read(p, key), batch))
                 kept = [(p, img) for p, (img, err) in zip(batch, results) if img is not None]
-                for p, (img, err) in zip(batch, results):
+                for p, (_, err) in zip(batch, results):
                     if err is not None:
                         if not ignore_failure:
                             raise err
