@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.framestream-installed
+DATA   := $(VENV)/.framestream-data
 PYTEST_ARGS ?=
 
 .PHONY: all setup test test-slow demo bench lint clean
@@ -19,24 +20,27 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-setup: $(STAMP)
+$(DATA): scripts/install-data.sh $(STAMP)
+	bash scripts/install-data.sh $(PY)
+	touch $@
 
-test: $(STAMP)
+setup: $(STAMP) $(DATA)
+
+test: $(STAMP) $(DATA)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(DATA)
 	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(STAMP) $(DATA)
 	$(PY) -m framestream demo
 
-bench: $(STAMP)
+bench: $(STAMP) $(DATA)
 	$(PY) bench/run.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/results/tmp
