@@ -32,7 +32,9 @@ import functools
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,13 @@ class FrameWriter:
         self.pending: list[list[tuple[Any, np.ndarray | None]]] = [[] for _ in specs]
         self.pending_rows = 0
         self.rows = 0
+        # Chunks are encoded, compressed and written in the background (columns in
+        # parallel; the codecs release the GIL) while the caller parses or computes the
+        # next batch. One write is in flight at a time, which bounds the memory held.
+        self._columns_pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="fs-write")
+        self._flush_pool = ThreadPoolExecutor(1, thread_name_prefix="fs-flush")
+        self._in_flight: Future | None = None
+        weakref.finalize(self, _shutdown, self._columns_pool, self._flush_pool)
 
     def _attrs(self, num_rows: int | None) -> dict[str, Any]:
         cols = [s.to_json() for s in self.specs]
@@ -218,21 +227,41 @@ class FrameWriter:
             self._flush(self.pending_rows // self.chunk_rows * self.chunk_rows)
 
     def _flush(self, rows: int) -> None:
+        pieces = []
         for i, pending in enumerate(self.pending):
             values, valid = _concat(pending)
-            self.writers[i].append(_take(values, 0, rows), None if valid is None else valid[:rows])
+            pieces.append((_take(values, 0, rows), None if valid is None else valid[:rows]))
             rest = len(values) - rows
             self.pending[i] = [(_take(values, rows, rest), None if valid is None else valid[rows:])] if rest else []
         self.pending_rows -= rows
         self.rows += rows
+        self._wait()
+        self._in_flight = self._flush_pool.submit(self._write, pieces)
+
+    def _write(self, pieces: list[tuple[Any, np.ndarray | None]]) -> None:
+        jobs = [self._columns_pool.submit(w.append, v, m) for w, (v, m) in zip(self.writers, pieces)]
+        for job in jobs:
+            job.result()
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            future.result()  # re-raises a write error here, in the caller's thread
 
     def commit(self) -> int:
         """Write what is left and then the row count, which makes the frame readable."""
         if self.pending_rows:
             self._flush(self.pending_rows)
+        self._wait()
+        _shutdown(self._columns_pool, self._flush_pool)
         self.specs = [replace(s, num_missing=w.num_missing) for s, w in zip(self.specs, self.writers)]
         self.group.attrs[ATTR] = self._attrs(num_rows=self.rows)
         return self.rows
+
+
+def _shutdown(*pools: ThreadPoolExecutor) -> None:
+    for pool in pools:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _concat(pieces: list[tuple[Any, np.ndarray | None]]) -> tuple[Any, np.ndarray | None]:
