@@ -52,38 +52,60 @@ def _images(sa: Any) -> SArray:
     return sa
 
 
-def _map(sa: SArray, fn: Callable[[np.ndarray, np.random.Generator | None, Any], np.ndarray],
+Step = tuple  # (pixel function, seed or None, epoch)
+_POOL_MIN_PIXELS = 64 * 64  # smaller images are cheaper to process than to hand to a thread
+
+
+def _chain(sa: SArray) -> tuple[SArray, list[Step]]:
+    """The stored column and the pending pixel steps behind a transformed image column."""
+    return getattr(sa, "_image_chain", None) or (sa, [])
+
+
+def _run_steps(images: np.ndarray, steps: list[Step], name: str, block_info: Any,
+               emit: Callable[[int, np.ndarray, Image], Any]) -> list[Any]:
+    """Decode each image once, apply every step, and hand the pixels to ``emit``."""
+    first = block_first_row(block_info)
+    chunk = block_info[0]["chunk-location"][0] if block_info else 0
+
+    def one(i: int) -> Any:
+        img = images[i]
+        if img is None:
+            return None
+        try:
+            pixels = img.pixels()
+            for fn, seed, epoch in steps:
+                rng = None
+                if seed is not None:  # per row: (seed, epoch, row), or (..., chunk, row in chunk) after a filter
+                    key = [chunk, i] if isinstance(first, str) else [first + i]
+                    rng = ops.RowRandom(seed, epoch, *key)
+                pixels = fn(pixels, rng, img)
+            return emit(i, pixels, img)
+        except (OSError, ValueError, SyntaxError) as exc:
+            if isinstance(exc, SchemaError) and not isinstance(exc, ImageError):
+                raise SchemaError(f"row {row_at(first, i)} of {name!r}: {exc}") from None
+            raise ImageError(f"row {row_at(first, i)} of {name!r}: cannot decode the image ({exc})") from None
+
+    big = any(img is not None and img.width * img.height >= _POOL_MIN_PIXELS for img in images[:1])
+    return list(_pool().map(one, range(len(images)))) if big else [one(i) for i in range(len(images))]
+
+
+def _map(sa: SArray, fn: Callable[[np.ndarray, ops.RowRandom | None, Any], np.ndarray],
          seed: int | None = None, epoch: int = 0) -> SArray:
-    """Apply a pixel function to every image, lazily, in threads; results are RAW images."""
+    """A lazy pixel transform; consecutive transforms fuse into one pass (one decode per image)."""
     sa = _images(sa)
-    name = getattr(sa, "_name", "") or "image"
+    source, steps = _chain(sa)
+    steps = [*steps, (fn, seed, epoch)]
+    name = getattr(source, "_name", "") or "image"
 
     def block(images: np.ndarray, block_info: Any = None) -> np.ndarray:
-        first = block_first_row(block_info)
-        chunk = block_info[0]["chunk-location"][0] if block_info else 0
-
-        def one(i: int) -> Any:
-            img = images[i]
-            if img is None:
-                return None
-            rng = None
-            if seed is not None:  # per row: (seed, epoch, row), or (…, chunk, row in chunk) after a filter
-                key = [chunk, i] if isinstance(first, str) else [first + i]
-                rng = np.random.default_rng([seed, epoch, *key])
-            try:
-                return Image(fn(img.pixels(), rng, img))
-            except (OSError, ValueError, SyntaxError) as exc:
-                if isinstance(exc, SchemaError) and not isinstance(exc, ImageError):
-                    raise SchemaError(f"row {row_at(first, i)} of {name!r}: {exc}") from None
-                raise ImageError(f"row {row_at(first, i)} of {name!r}: cannot decode the image ({exc})") from None
-
         out = np.empty(len(images), dtype=object)
-        for i, r in enumerate(_pool().map(one, range(len(images)))):
-            out[i] = r
+        out[:] = _run_steps(images, steps, name, block_info, lambda i, pixels, img: Image(pixels))
         return out
 
-    data = sa._data.map_blocks(block, dtype=object, meta=np.empty(0, dtype=object))
-    return SArray._make(IMAGE, data, sa._valid, sa._rows)
+    data = source._data.map_blocks(block, dtype=object, meta=np.empty(0, dtype=object))
+    result = SArray._make(IMAGE, data, source._valid, source._rows)
+    result._image_chain = (source, steps)
+    return result
 
 
 def resize(images: Any, width: int, height: int, channels: int | None = None, decode: bool = False,
@@ -143,7 +165,7 @@ def flip(images: Any) -> SArray:
 
 def random_flip(images: Any, seed: int = 0, probability: float = 0.5, epoch: int = 0) -> SArray:
     """Each image mirrored left to right with ``probability``, drawn per row."""
-    def fn(p: np.ndarray, rng: np.random.Generator, img: Image) -> np.ndarray:
+    def fn(p: np.ndarray, rng: ops.RowRandom, img: Image) -> np.ndarray:
         return ops.flip_horizontal(p) if rng.random() < probability else p
 
     return _map(images, fn, seed=seed, epoch=epoch)
@@ -167,34 +189,29 @@ def _first_shape(sa: SArray) -> tuple[int, int, int]:
 def _tensor(images: Any, convert: Callable[[np.ndarray], np.ndarray], dtype: Any) -> SArray:
     sa = _images(images)
     h, w, c = _first_shape(sa)
-    name = getattr(sa, "_name", "") or "image"
+    source, steps = _chain(sa)
+    name = getattr(source, "_name", "") or "image"
 
     def block(imgs: np.ndarray, block_info: Any = None) -> np.ndarray:
         first = block_first_row(block_info)
         out = np.zeros((len(imgs), c * h * w), dtype=dtype)
 
-        def one(i: int) -> None:
-            img = imgs[i]
-            if img is None:
-                return
-            if (img.height, img.width, img.channels) != (h, w, c):
+        def emit(i: int, pixels: np.ndarray, img: Image) -> None:
+            if pixels.shape != (h, w, c):
+                ph, pw, pc = pixels.shape
                 raise SchemaError(
-                    f"row {row_at(first, i)} of {name!r} is {img.width}x{img.height}x{img.channels} but the "
-                    f"first image is {w}x{h}x{c}; images must share one size to form a tensor: resize first, "
+                    f"row {row_at(first, i)} of {name!r} is {pw}x{ph}x{pc} but the first image is {w}x{h}x{c}; "
+                    f"images must share one size to form a tensor: resize first, "
                     f"e.g. fs.image_analysis.resize(images, {w}, {h}, channels={c})")
-            try:
-                pixels = img.pixels()
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise ImageError(f"row {row_at(first, i)} of {name!r}: cannot decode the image ({exc})") from None
             out[i] = convert(pixels.transpose(2, 0, 1)).ravel()
 
-        list(_pool().map(one, range(len(imgs))))
+        _run_steps(imgs, steps, name, block_info, emit)
         return out
 
-    data = sa._data.map_blocks(block, new_axis=1, chunks=(sa._data.chunks[0], (c * h * w,)), dtype=dtype)
+    data = source._data.map_blocks(block, new_axis=1, chunks=(source._data.chunks[0], (c * h * w,)), dtype=dtype)
     from framestream.frames._types import VECTOR
 
-    out = SArray._make(VECTOR, data, sa._valid, sa._rows)
+    out = SArray._make(VECTOR, data, source._valid, source._rows)
     out._element_shape = (c, h, w)
     return out
 

@@ -67,7 +67,7 @@ class SArray:
             return
         values, valid, logical = _values_from_python(data, dtype, ignore_cast_failure)
         row_bytes = values.itemsize * (values.shape[1] if values.ndim == 2 else 1)
-        rows_per_chunk = chunk_rows_for(row_bytes if values.dtype != object else 64)
+        rows_per_chunk = chunk_rows_for(row_bytes if values.dtype != object else object_row_bytes(values))
         chunks = (rows_per_chunk,) + values.shape[1:]
         d = da.from_array(values, chunks=chunks, asarray=False)
         v = None if valid is None else da.from_array(valid, chunks=rows_per_chunk)
@@ -536,6 +536,19 @@ def _values_from_python(data: Any, dtype: Any, ignore_cast_failure: bool) -> tup
         values = safe
     d, valid = to_chunk(values, logical)
     return d, valid, logical
+
+
+def object_row_bytes(values: np.ndarray, sample: int = 1000) -> float:
+    """Average bytes a variable-length value takes in memory (strings, bytes, images)."""
+    total = 0
+    step = max(1, len(values) // sample)
+    picked = values[::step][:sample]
+    for v in picked:
+        if v is None:
+            continue
+        size = getattr(v, "size", None)  # Image: its bytes
+        total += (size if isinstance(size, int) else len(v) if hasattr(v, "__len__") else 8) + 56
+    return max(64.0, total / max(1, len(picked)))
 
 
 def _is_na(value: Any) -> bool:

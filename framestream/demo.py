@@ -11,6 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 import framestream as fs
 from framestream import aggregate as agg
 from framestream.frames._config import home
@@ -68,8 +70,34 @@ def run(out_dir: Path) -> fs.SFrame:
     reopened = fs.SFrame(str(saved))
     print(f"   reopened {reopened.num_rows()} rows x {reopened.num_columns()} columns; "
           f"bmi mean {reopened['bmi'].mean():+.2e}, std {reopened['bmi'].std():.3f}")
+    images(out_dir)
     print(f"\ndone in {time.perf_counter() - t0:.1f} s; outputs in {out_dir}")
     return reopened
+
+
+def images(out_dir: Path) -> None:
+    """Image columns: Fashion-MNIST into an SFrame, augmented lazily into a tensor column."""
+    from framestream import image_analysis as ia
+    from framestream.datasets import FASHION_MNIST_CLASSES, DatasetNotInstalled, fashion_mnist
+
+    print("\n8. images: Fashion-MNIST test set -> augmented float32 tensors (N, 1, 28, 28)")
+    try:
+        test = fashion_mnist("test")
+    except DatasetNotInstalled as exc:
+        print(f"   skipped: {exc}")
+        return
+    counts = test.groupby("label", {"n": agg.COUNT()}).sort("label")["n"].to_list()
+    print(f"   {test.num_rows()} images, per class {counts} ({FASHION_MNIST_CLASSES[0]} ... {FASHION_MNIST_CLASSES[-1]})")
+    t = time.perf_counter()
+    padded = ia.resize(test["image"], 32, 32, decode=True)
+    augmented = ia.random_flip(ia.random_crop(padded, 28, 28, seed=0), seed=1)
+    tensors = ia.to_tensor(augmented, mean=[72.9], scale=1 / 90.0)
+    stats = tensors.summary()
+    elapsed = time.perf_counter() - t
+    print(f"   resize 32 + random crop 28 + random flip + normalise: {test.num_rows() / elapsed:,.0f} images/s; "
+          f"element shape {tensors.element_shape}, pixel mean {stats['mean'].mean():+.3f}, std {np.sqrt(stats['var'].mean()):.3f}")
+    test["image"].head(16)[0].save(out_dir / "fashion_mnist_0.png")
+    print(f"   first image written to {out_dir / 'fashion_mnist_0.png'}")
 
 
 def main(argv: list[str] | None = None) -> None:
