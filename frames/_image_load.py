@@ -32,7 +32,8 @@ def _list_files(url: str, formats: tuple[str, ...], recursive: bool) -> list[str
     if any(ch in root for ch in "*?["):
         paths = filesystem.glob(root)
     elif filesystem.isdir(root):
-        paths = filesystem.find(root) if recursive else [p for p in filesystem.ls(root, detail=False)]
+        paths = filesystem.find(root) if recursive else [
+            e["name"] for e in filesystem.ls(root, detail=True) if e.get("type") == "file"]
     elif filesystem.exists(root):
         paths = [root]
     else:

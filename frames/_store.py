@@ -172,10 +172,11 @@ def encode_varlen(values: Any, logical: LogicalType) -> tuple[np.ndarray, np.nda
 
 
 def image_meta(values: Any) -> np.ndarray:
-    """(width, height, channels, format code) of each image; zeros where missing."""
+    """(width, height, channels, format code) of each image; format -1 where missing."""
     from framestream.frames.image import FORMAT_CODES
 
     meta = np.zeros((len(values), 4), dtype=np.int32)
+    meta[:, 3] = -1
     for i, v in enumerate(values):
         if v is not None:
             meta[i] = (v.width, v.height, v.channels, FORMAT_CODES[v.format])
@@ -443,7 +444,7 @@ def decode_images(offsets: np.ndarray, data: np.ndarray, meta: np.ndarray) -> np
     raw = data.tobytes()
     out = np.empty(len(meta), dtype=object)
     for i, (w, h, c, f) in enumerate(meta.tolist()):
-        out[i] = Image._from_parts(raw[offsets[i]:offsets[i + 1]], w, h, c, FORMATS[f]) if c else None
+        out[i] = Image._from_parts(raw[offsets[i]:offsets[i + 1]], w, h, c, FORMATS[f]) if f >= 0 else None
     return out
 
 

@@ -65,7 +65,9 @@ def _cached(name: str, build: Any) -> Any:
         try:
             return SFrame(str(path))
         except StoreError:
-            pass  # damaged or from an older format: build again
+            import shutil
+
+            shutil.rmtree(path)  # damaged or from an older format: build it again
     sf = build()
     sf.save(path, overwrite=True)
     return sf
@@ -91,9 +93,10 @@ def fashion_mnist(split: str = "train", directory: str | None = None) -> Any:
     root = Path(directory or os.environ.get("FRAMESTREAM_FASHION_MNIST", _FASHION_DIR))
     images_path = root / f"{prefix}-images-idx3-ubyte.gz"
     labels_path = root / f"{prefix}-labels-idx1-ubyte.gz"
-    if not images_path.exists() or not labels_path.exists():
+    missing = [p for p in (images_path, labels_path) if not p.exists()]
+    if missing:
         raise DatasetNotInstalled(
-            f"Fashion-MNIST is not installed: {images_path} is missing. Install the Debian package: "
+            f"Fashion-MNIST is not installed: {missing[0]} is missing. Install the Debian package: "
             "`sudo apt-get install dataset-fashion-mnist` (or point FRAMESTREAM_FASHION_MNIST at a folder "
             "holding the four *-ubyte.gz IDX files)")
 
@@ -103,7 +106,10 @@ def fashion_mnist(split: str = "train", directory: str | None = None) -> Any:
             raise StoreError(f"{images_path} has {len(pixels)} images but {labels_path} has {len(labels)} labels")
         return images_frame(pixels, labels)
 
-    return _cached(f"fashion_mnist-{split}", build)
+    import hashlib
+
+    source = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
+    return _cached(f"fashion_mnist-{split}-{source}", build)
 
 
 def mnist() -> Any:

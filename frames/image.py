@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -90,9 +91,11 @@ class Image:
             with PILImage.open(io.BytesIO(data)) as pil:
                 found = pil.format
                 width, height = pil.size
-                channels = len(_supported_mode(pil.mode, where))
+                mode = "RGBA" if pil.mode == "P" and "transparency" in pil.info else pil.mode
+                channels = len(_supported_mode(mode, where))
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ImageError(f"{where}: not a readable PNG or JPEG image ({exc})") from None
+            reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the bytes", str(exc))
+            raise ImageError(f"{where}: not a readable PNG or JPEG image ({reason})") from None
         if found not in ("JPEG", "PNG"):
             raise ImageError(f"{where}: unsupported image format {found}; PNG and JPEG are supported")
         wanted = {"JPG": "JPEG"}.get(format.upper(), format.upper())
@@ -186,12 +189,12 @@ def _supported_mode(mode: str, where: str = "image") -> str:
 
 
 def check_complete(data: bytes, format: str, where: str) -> None:
-    """Catch truncated files cheaply: a JPEG ends with EOI, a PNG with its IEND chunk."""
-    tail = data[-12:]
-    if format == "JPEG" and b"\xff\xd9" not in data[-64:]:
-        raise ImageError(f"{where}: truncated JPEG (no end-of-image marker)")
-    if format == "PNG" and b"IEND" not in tail:
-        raise ImageError(f"{where}: truncated PNG (no IEND chunk)")
+    """Catch truncated files cheaply: a JPEG's end-of-image marker comes after its last
+    scan, a PNG's IEND chunk after its last image data (trailing bytes are allowed)."""
+    if format == "JPEG" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise ImageError(f"{where}: truncated JPEG (no end-of-image marker after the last scan)")
+    if format == "PNG" and data.rfind(b"IEND") < data.rfind(b"IDAT"):
+        raise ImageError(f"{where}: truncated PNG (no IEND chunk after the image data)")
 
 
 IMAGE = LogicalType("image", Image, "varlen", np.dtype(object), None)

@@ -56,6 +56,13 @@ Step = tuple  # (pixel function, seed or None, epoch)
 _POOL_MIN_PIXELS = 64 * 64  # smaller images are cheaper to process than to hand to a thread
 
 
+def _salt(fn: Callable) -> int:
+    """A stable number for a transform's kind (its function's qualified name)."""
+    import zlib
+
+    return zlib.crc32(getattr(fn, "__qualname__", "step").encode())
+
+
 def _chain(sa: SArray) -> tuple[SArray, list[Step]]:
     """The stored column and the pending pixel steps behind a transformed image column."""
     return getattr(sa, "_image_chain", None) or (sa, [])
@@ -75,14 +82,19 @@ def _run_steps(images: np.ndarray, steps: list[Step], name: str, block_info: Any
             pixels = img.pixels()
             for fn, seed, epoch in steps:
                 rng = None
-                if seed is not None:  # per row: (seed, epoch, row), or (..., chunk, row in chunk) after a filter
-                    key = [chunk, i] if isinstance(first, str) else [first + i]
-                    rng = ops.RowRandom(seed, epoch, *key)
+                if seed is not None:
+                    # keyed by (seed, epoch, kind of step, row), or (..., chunk, row in chunk) after
+                    # a filter: a crop and a flip with one seed draw independently, and a chain
+                    # gives the same pixels as the same steps applied one at a time
+                    row = [chunk, i] if isinstance(first, str) else [first + i]
+                    rng = ops.RowRandom(seed, epoch, _salt(fn), *row)
                 pixels = fn(pixels, rng, img)
             return emit(i, pixels, img)
+        except ImageError as exc:
+            raise ImageError(f"row {row_at(first, i)} of {name!r}: {exc}") from None
+        except SchemaError as exc:
+            raise SchemaError(f"row {row_at(first, i)} of {name!r}: {exc}") from None
         except (OSError, ValueError, SyntaxError) as exc:
-            if isinstance(exc, SchemaError) and not isinstance(exc, ImageError):
-                raise SchemaError(f"row {row_at(first, i)} of {name!r}: {exc}") from None
             raise ImageError(f"row {row_at(first, i)} of {name!r}: cannot decode the image ({exc})") from None
 
     big = any(img is not None and img.width * img.height >= _POOL_MIN_PIXELS for img in images[:1])
@@ -133,7 +145,10 @@ def _reencode(resized: SArray, source: SArray) -> SArray:
     def block(new: np.ndarray, old: np.ndarray) -> np.ndarray:
         out = np.empty(len(new), dtype=object)
         for i, (n, o) in enumerate(zip(new, old)):
-            out[i] = None if n is None else (n if o is None or o.format == "RAW" else _encode(n, o.format))
+            if n is None or o is None or o.format == "RAW":
+                out[i] = n
+            else:  # JPEG holds grey and RGB only: alpha goes to PNG
+                out[i] = _encode(n, "PNG" if o.format == "JPEG" and n.channels == 4 else o.format)
         return out
 
     data = da.map_blocks(block, resized._data, _images(source)._data, dtype=object, meta=np.empty(0, dtype=object))

@@ -86,6 +86,12 @@ class SArray:
         out._set(logical, data, valid, rows)
         return out
 
+    def _derive(self, data: da.Array, valid: da.Array | None, rows: Rows) -> SArray:
+        """Same type (and tensor shape) over other data: filters, slices, rechunks."""
+        out = SArray._make(self._logical, data, valid, rows)
+        out._element_shape = self._element_shape
+        return out
+
     @classmethod
     def from_const(cls, value: Any, size: int, dtype: Any = None) -> SArray:
         """``size`` copies of ``value``."""
@@ -328,7 +334,7 @@ class SArray:
         if self._valid is not None:
             valid = da.map_blocks(_take_mask, self._valid, mask, dtype=bool,
                                   chunks=((math.nan,) * rows.nblocks,))
-        return SArray._make(self._logical, data, valid, rows)
+        return self._derive(data, valid, rows)
 
     def _bool_mask(self) -> da.Array:
         """This column as a filter mask: non-zero and not missing."""
@@ -471,7 +477,7 @@ class SArray:
             self._rows.resolve()
             data = self._data[key]
             valid = None if self._valid is None else self._valid[key]
-            return SArray._make(self._logical, data, valid, Rows.of(data))
+            return self._derive(data, valid, Rows.of(data))
         if isinstance(key, int | np.integer):
             n = len(self)
             i = int(key) + n if key < 0 else int(key)
@@ -492,7 +498,7 @@ class SArray:
         chunks = self._rows.resolve()
         d = da.from_array(data, chunks=(chunks,) + data.shape[1:], asarray=False)
         v = None if valid is None else da.from_array(valid, chunks=(chunks,))
-        return SArray._make(self._logical, d, v, Rows.of(d))
+        return self._derive(d, v, Rows.of(d))
 
 
 # ---------------------------------------------------------------------- helpers (module level

@@ -263,7 +263,7 @@ class SFrame:
             start, stop, step = key.indices(self.num_rows())
             cols = {n: c[start:stop:step] for n, c in self._columns.items()}
             rows = next(iter(cols.values()))._rows if cols else Rows(())
-            return SFrame._from_columns({n: SArray._make(c._logical, c._data_raw, c._valid_raw, rows)
+            return SFrame._from_columns({n: c._derive(c._data_raw, c._valid_raw, rows)
                                          for n, c in cols.items()}, rows)
         raise TypeError(f"an SFrame is indexed by a column name, a list of names, a filter SArray, "
                         f"a row number or a slice, not {type(key).__name__}")
@@ -300,7 +300,7 @@ class SFrame:
             return value if isinstance(value, SArray) else SArray(value)
         col = value if isinstance(value, SArray) else SArray(value)
         if col._rows.aligned_with(self._rows):
-            return SArray._make(col._logical, col._data_raw, col._valid_raw, self._rows)
+            return col._derive(col._data_raw, col._valid_raw, self._rows)
         mine, theirs = self._rows.resolve(), col._rows.resolve()
         if sum(mine) != sum(theirs):
             raise LengthMismatchError(
@@ -309,7 +309,7 @@ class SFrame:
             )
         data = rechunk_to(col._data, mine)
         valid = None if col._valid is None else rechunk_to(col._valid, mine)
-        return SArray._make(col._logical, data, valid, self._rows)
+        return col._derive(data, valid, self._rows)
 
     def __delitem__(self, name: str) -> None:
         self._column(name)
@@ -456,7 +456,7 @@ class SFrame:
             valid = None
             if col._valid_raw is not None or o._valid_raw is not None:
                 valid = da.concatenate([_valid_or_ones(col), _valid_or_ones(o)])
-            cols[name] = SArray._make(col._logical, data, valid, rows)
+            cols[name] = col._derive(data, valid, rows)
         return SFrame._from_columns(cols, rows)
 
     def __add__(self, other: SFrame) -> SFrame:
