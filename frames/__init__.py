@@ -3,10 +3,14 @@
 The lowest layer: it knows nothing of pipeline, nn or flows.
 """
 
-from framestream.frames import aggregate
-from framestream.frames.image import Image
-from framestream.frames.sarray import SArray
-from framestream.frames.sframe import SFrame
+from framestream.frames._memory import tune_allocator
+
+tune_allocator()
+
+from framestream.frames import aggregate  # noqa: E402
+from framestream.frames.image import Image  # noqa: E402
+from framestream.frames.sarray import SArray  # noqa: E402
+from framestream.frames.sframe import SFrame  # noqa: E402
 
 __all__ = ["Image", "SArray", "SFrame", "aggregate", "load_sframe"]
 

@@ -240,8 +240,9 @@ def _ingest(files: list[str], opts: _Options, column_type_hints: Any, staged: An
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="read_csv", disable=None if verbose else True)
     try:
         for path in files:
-            if _file_names(path, opts) != names:
-                raise CSVError(f"{path}: its columns {_file_names(path, opts)} differ from {names} in {files[0]}")
+            found = names if path == files[0] else _file_names(path, opts)
+            if found != names:
+                raise CSVError(f"{path}: its columns {found} differ from {names} in {files[0]}")
             rows_in_file = 0
             for batch, logicals in _batches(path, opts, names, arrow_names, wanted):
                 if writer is None:

@@ -27,7 +27,6 @@ frame and never damages the frame that was there before.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import shutil
@@ -326,7 +325,7 @@ def commit_dir(staged: Path, path: str | os.PathLike, overwrite: bool) -> None:
 
 @functools.cache
 def _renameat2():
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the running process's libc, no ldconfig subprocess
     return getattr(libc, "renameat2", None)
 
 
@@ -402,18 +401,62 @@ def _open_array(array_path: str, frame_uuid: str, fresh: bool = False) -> zarr.A
 
 
 def _read(arr: zarr.Array, array_path: str, start: int, stop: int, column: str) -> np.ndarray:
-    """arr[start:stop] after checking that every chunk file it needs is on disk."""
+    """arr[start:stop], reading each chunk file directly; a missing or damaged file is named.
+
+    Our arrays use one of two codec pipelines (bytes + blosc, bytes + zstd), which are
+    decoded here straight from the file: zarr's general path costs ~1 ms of event-loop
+    work per chunk, ~7x the decode itself. Other pipelines go through zarr.
+    """
+    if stop <= start:
+        return np.empty((0,) + arr.shape[1:], dtype=arr.dtype)
     chunk = arr.chunks[0]
+    first, last = start // chunk, (stop - 1) // chunk
     suffix = "/0" * (arr.ndim - 1)
-    for i in range(start // chunk, (max(stop, start + 1) - 1) // chunk + 1):
-        if stop > start and not os.path.isfile(f"{array_path}/c/{i}{suffix}"):
+    decode = _decoder(arr)
+    pieces = []
+    for i in range(first, last + 1):
+        path = f"{array_path}/c/{i}{suffix}"
+        if not os.path.isfile(path):
             raise CorruptStoreError(
-                f"{array_path}/c/{i}{suffix}: chunk file missing (rows {start}-{stop - 1} of column {column!r}); the store is damaged"
-            )
-    try:
-        return arr[start:stop]
-    except Exception as exc:
-        raise CorruptStoreError(f"{array_path}: cannot read rows {start}-{stop - 1} of column {column!r}: {exc}") from None
+                f"{path}: chunk file missing (rows {start}-{stop - 1} of column {column!r}); the store is damaged")
+        lo, hi = max(start, i * chunk) - i * chunk, min(stop, (i + 1) * chunk) - i * chunk
+        if decode is None:
+            try:
+                pieces.append(arr[i * chunk + lo : i * chunk + hi])
+            except Exception as exc:
+                raise CorruptStoreError(f"{path}: cannot read rows of column {column!r}: {exc}") from None
+            continue
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            block = np.frombuffer(decode(raw), dtype=arr.dtype)
+        except Exception as exc:
+            raise CorruptStoreError(f"{path}: cannot decode chunk {i} of column {column!r}: {exc}") from None
+        expected = chunk * int(np.prod(arr.shape[1:], dtype=np.int64))
+        if block.size != expected:
+            raise CorruptStoreError(f"{path}: chunk {i} of column {column!r} holds {block.size} values, expected {expected}")
+        pieces.append(block.reshape((chunk,) + arr.shape[1:])[lo:hi])
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def _decoder(arr: zarr.Array) -> Any:
+    """A bytes -> bytes decoder for the array's codec pipeline, or None to use zarr."""
+    from zarr.codecs import BytesCodec
+
+    codecs = arr.metadata.codecs
+    if len(codecs) != 2 or not isinstance(codecs[0], BytesCodec):
+        return None
+    if arr.dtype.itemsize > 1 and (codecs[0].endian is None or codecs[0].endian.value != "little"):
+        return None
+    if isinstance(codecs[1], BloscCodec):
+        import numcodecs.blosc
+
+        return numcodecs.blosc.decompress
+    if isinstance(codecs[1], ZstdCodec) and not codecs[1].checksum:
+        import numcodecs
+
+        return numcodecs.Zstd().decode
+    return None
 
 
 def read_block(path: str, frame_uuid: str, spec: ColumnSpec, part: str, start: int, stop: int) -> np.ndarray:
