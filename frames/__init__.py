@@ -3,9 +3,9 @@
 The lowest layer: it knows nothing of pipeline, nn or flows.
 """
 
-from framestream.frames._memory import tune_allocator
+from framestream.frames import _memory
 
-tune_allocator()
+_memory.install()
 
 from framestream.frames import aggregate  # noqa: E402
 from framestream.frames.image import Image  # noqa: E402

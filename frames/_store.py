@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import zarr
+from framestream.frames._memory import trim_soon
 from framestream.frames._types import TYPES, LogicalType
 from zarr.codecs import BloscCodec, ZstdCodec
 
@@ -242,6 +243,8 @@ class FrameWriter:
         jobs = [self._columns_pool.submit(w.append, v, m) for w, (v, m) in zip(self.writers, pieces)]
         for job in jobs:
             job.result()
+        del pieces, jobs
+        trim_soon()
 
     def _wait(self) -> None:
         if self._in_flight is not None:

@@ -688,7 +688,7 @@ def _rows_block(block: np.ndarray) -> np.ndarray:
 
 
 def _pack(values: list[Any], target: LogicalType) -> np.ndarray:
-    """Per-row results of a function -> a 1-D object array of (value, valid) pairs."""
+    """Per-row results of a function -> a 1-D object array (None = missing)."""
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
         out[i] = v
@@ -700,8 +700,6 @@ def _packed_valid(packed: np.ndarray) -> np.ndarray:
 
 
 def _packed_data(packed: np.ndarray, target: LogicalType) -> np.ndarray:
-    if target.storage == "vector":
-        return packed
     out = np.empty(len(packed), dtype=target.chunk_dtype)
     for i, v in enumerate(packed):
         out[i] = target.placeholder if v is None else v

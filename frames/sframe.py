@@ -489,7 +489,7 @@ class SFrame:
         names = [columns] if isinstance(columns, str) else (columns or self.column_names())
         valids = [c._valid for c in (self._column(n) for n in names) if c._valid is not None]
         if not valids:
-            return self.copy() if how == "any" or len(valids) == len(names) else self.copy()
+            return self.copy()  # nothing is missing in those columns
         if how == "any":
             mask = valids[0]
             for v in valids[1:]:
@@ -635,8 +635,6 @@ def _frame_from_blocks(like: SFrame, blocks: list[dict[str, list[Any]]], n: int)
     for name, col in like._columns.items():
         values = [v for b in blocks for v in b[name]][:n]
         out[name] = SArray(values, dtype=col._logical)
-    if not like._columns:
-        return out
     return out
 
 
