@@ -205,9 +205,9 @@ def to_dask_dataframe(frame: Any) -> Any:
 
     names = frame.column_names()
     logicals = [c._logical for c in frame._columns.values()]
-    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_list(c)) for c in frame._columns.values()]
-    parts = [dask.delayed(_part)(names, logicals, [(d[i], v[i]) for d, v in per_col])
-             for i in range(frame._rows.nblocks)]
+    from framestream.frames.sframe import frame_blocks
+
+    parts = [dask.delayed(_part)(names, logicals, block) for block in frame_blocks(frame)]
     meta = block_to_pandas(names, logicals, [(_empty(c), None) for c in frame._columns.values()])
     with dask.config.set({"dataframe.convert-string": False}):
         return dd.from_delayed(parts, meta=meta, verify_meta=False)
@@ -220,9 +220,6 @@ def _part(names, logicals, block):
 def _empty(col: Any) -> np.ndarray:
     return np.empty((0,) + col._data_raw.shape[1:], dtype=col._data_raw.dtype)
 
-
-def _valid_list(col: Any) -> list[Any]:
-    return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
 
 
 def block_table(names: list[str], logicals: list[LogicalType], block: list[tuple[np.ndarray, Any]],

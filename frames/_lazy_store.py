@@ -108,12 +108,13 @@ def iter_computed_blocks(frame: Any) -> Iterator[list[tuple[np.ndarray, np.ndarr
     A window of chunks is computed in parallel while the caller consumes the previous
     one, so at most two windows are in memory.
     """
-    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_delayed(c)) for c in frame._columns.values()]
-    nblocks = frame._rows.nblocks if frame._columns else 0
-    windows = [range(s, min(nblocks, s + _WINDOW)) for s in range(0, nblocks, _WINDOW)]
+    from framestream.frames.sframe import frame_blocks
 
-    def compute(window: range) -> list[Any]:
-        return dask.compute([[(d[i], v[i]) for d, v in per_col] for i in window])[0]
+    blocks = frame_blocks(frame)
+    windows = [blocks[s : s + _WINDOW] for s in range(0, len(blocks), _WINDOW)]
+
+    def compute(window: list[Any]) -> list[Any]:
+        return dask.compute(window)[0]
 
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(compute, windows[0]) if windows else None
@@ -123,11 +124,6 @@ def iter_computed_blocks(frame: Any) -> Iterator[list[tuple[np.ndarray, np.ndarr
             for block in blocks:
                 yield [(d, v) for d, v in block]
 
-
-def _valid_delayed(col: SArray) -> list[Any]:
-    if col._valid is None:
-        return [None] * col._num_blocks()
-    return list(col._valid.to_delayed(optimize_graph=False).ravel())
 
 
 def materialize_frame(frame: Any) -> Any:

@@ -107,11 +107,10 @@ def summarize(columns: list[Any]) -> list[dict[str, Any]]:
     """Statistics of several SArrays, all computed in one pass over the data."""
     tasks = []
     for col in columns:
-        data_blocks = col._data.to_delayed(optimize_graph=False).ravel()
-        valid_blocks = col._valid.to_delayed(optimize_graph=False).ravel() if col._valid is not None else [None] * len(data_blocks)
-        tasks.append([dask.delayed(chunk_stats)(d, v) for d, v in zip(data_blocks, valid_blocks)])
+        blocks = col.delayed_blocks()
+        tasks.append([dask.delayed(chunk_stats)(d, v) for d, v in blocks])
         if col.dtype is int:
-            tasks.append([dask.delayed(int_stats)(d, v) for d, v in zip(data_blocks, valid_blocks)])
+            tasks.append([dask.delayed(int_stats)(d, v) for d, v in blocks])
     computed = list(dask.compute(*tasks))
     results = []
     for col in columns:

@@ -28,12 +28,9 @@ _SAMPLE_PER_CHUNK = 512
 
 
 def _blocks(frame: Any) -> list[list[Any]]:
-    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_list(c)) for c in frame._columns.values()]
-    return [[(d[i], v[i]) for d, v in per_col] for i in range(frame._rows.nblocks)]
+    from framestream.frames.sframe import frame_blocks
 
-
-def _valid_list(col: Any) -> list[Any]:
-    return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
+    return frame_blocks(frame)
 
 
 def _spill(names, logicals, block, bucket_of: Callable[[pd.DataFrame], np.ndarray], nbuckets: int, path: str) -> list[int]:
@@ -131,7 +128,7 @@ def _sort_keys(key_column_names: Any, ascending: bool) -> tuple[list[str], list[
 def _boundaries(frame: Any, key: str, nparts: int) -> np.ndarray:
     """Range boundaries for ``nparts`` buckets from a sample of every chunk's keys."""
     col = frame._column(key)
-    samples = [dask.delayed(_sample_block)(d, v) for d, v in zip(col._data.to_delayed(optimize_graph=False).ravel(), _valid_list(col))]
+    samples = [dask.delayed(_sample_block)(d, v) for d, v in col.delayed_blocks()]
     sample = np.concatenate(dask.compute(*samples)) if samples else np.array([])
     if len(sample) == 0 or nparts <= 1:
         return np.array([], dtype=sample.dtype)

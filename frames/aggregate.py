@@ -100,9 +100,9 @@ def groupby(frame: Any, key_column_names: str | list[str], operations: Any, *arg
     sub = frame[keys + [v for v in values if v not in keys]]
     names = sub.column_names()
     logicals = [c._logical for c in sub._columns.values()]
-    per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_list(c)) for c in sub._columns.values()]
-    partials = [dask.delayed(_partial)(names, logicals, [(d[i], v[i]) for d, v in per_col], keys, values)
-                for i in range(sub._rows.nblocks)]
+    from framestream.frames.sframe import frame_blocks
+
+    partials = [dask.delayed(_partial)(names, logicals, block, keys, values) for block in frame_blocks(sub)]
     tables = [t for t in dask.compute(*partials) if len(t)]
     merged = _merge(tables, keys, values)
     out = SFrame()
@@ -112,9 +112,6 @@ def groupby(frame: Any, key_column_names: str | list[str], operations: Any, *arg
         out[name] = _finish(merged, op, frame)
     return out
 
-
-def _valid_list(col: Any) -> list[Any]:
-    return list(col._valid.to_delayed(optimize_graph=False).ravel()) if col._valid is not None else [None] * col._num_blocks()
 
 
 def _partial(names, logicals, block, keys, values) -> pd.DataFrame:

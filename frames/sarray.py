@@ -396,8 +396,7 @@ class SArray:
         """The distinct values (missing counted once as None), in no particular order."""
         if self._logical.storage == "vector" or self._logical.name in ("list", "dict"):
             raise SchemaError(f"unique() is not defined for {self._logical.name} columns")
-        parts = [dask.delayed(_block_unique)(d, v)
-                 for d, v in zip(self._data.to_delayed(optimize_graph=False).ravel(), _valid_blocks(self))]
+        parts = [dask.delayed(_block_unique)(d, v) for d, v in self.delayed_blocks()]
         uniques = dask.compute(*parts)
         merged = pd.unique(np.concatenate([u for u, _ in uniques])) if uniques else []
         values = list(merged) + ([None] if any(m for _, m in uniques) else [])
@@ -427,9 +426,18 @@ class SArray:
                 break
         return out
 
+    def delayed_blocks(self) -> list[tuple[Any, Any]]:
+        """(data, validity or None) of each row chunk as Delayed objects.
+
+        Unoptimised on purpose: a joint compute of several columns then dedupes the
+        shared reads (each column optimised alone would fuse them under new keys).
+        """
+        data = self._data.to_delayed(optimize_graph=False).ravel()
+        valid = self._valid.to_delayed(optimize_graph=False).ravel() if self._valid is not None else [None] * len(data)
+        return list(zip(data, valid))
+
     def _iter_blocks(self) -> Iterator[list[Any]]:
-        data_blocks = self._data.to_delayed(optimize_graph=False).ravel()
-        for d, v in zip(data_blocks, _valid_blocks(self)):
+        for d, v in self.delayed_blocks():
             data, valid = dask.compute(d, v)
             yield _to_python(data, self._logical, valid)
 
@@ -653,11 +661,6 @@ def _block_unique(data: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarra
         return pd.unique(data[valid]), bool((~valid).any())
     return pd.unique(data), False
 
-
-def _valid_blocks(sa: SArray) -> list[Any]:
-    if sa._valid is None:
-        return [None] * sa._num_blocks()
-    return list(sa._valid.to_delayed(optimize_graph=False).ravel())
 
 
 def _to_python(data: np.ndarray, logical: LogicalType, valid: np.ndarray | None = None) -> list[Any]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 from framestream.frames import _store
 from framestream.frames._rows import Rows, concat_rows, rechunk_to
 from framestream.frames._types import INT, LogicalType, type_of_value
-from framestream.frames.sarray import SArray, _to_python, _valid_blocks
+from framestream.frames.sarray import SArray, _to_python
 
 from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 
@@ -414,9 +414,8 @@ class SFrame:
     def _iter_blocks(self) -> Iterator[dict[str, list[Any]]]:
         """Each row chunk of every column, computed together, as Python values."""
         names = list(self._columns)
-        per_col = [(c._data.to_delayed(optimize_graph=False).ravel(), _valid_blocks(c)) for c in self._columns.values()]
-        for i in range(self._rows.nblocks):
-            computed = dask.compute(*[(d[i], v[i]) for d, v in per_col])
+        for block in frame_blocks(self):
+            computed = dask.compute(*block)
             yield {name: _to_python(d, self._columns[name]._logical, v) for name, (d, v) in zip(names, computed)}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -636,6 +635,12 @@ def _frame_from_blocks(like: SFrame, blocks: list[dict[str, list[Any]]], n: int)
         values = [v for b in blocks for v in b[name]][:n]
         out[name] = SArray(values, dtype=col._logical)
     return out
+
+
+def frame_blocks(frame: SFrame) -> list[list[tuple[Any, Any]]]:
+    """For each row chunk, the (data, validity) Delayed pair of every column."""
+    per_col = [c.delayed_blocks() for c in frame._columns.values()]
+    return [list(block) for block in zip(*per_col)] if per_col else []
 
 
 def frame_from_memory(columns: dict[str, tuple[np.ndarray, np.ndarray | None, LogicalType]]) -> SFrame:

@@ -8,7 +8,6 @@ missing values (None) go in everywhere.
 from __future__ import annotations
 
 import array
-import math
 import operator
 
 import numpy as np
@@ -22,6 +21,7 @@ from framestream.errors import (
     LengthMismatchError,
     SchemaError,
 )
+from tests.frames.oracle import py
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -65,15 +65,6 @@ def chunked(values, parts=1, dtype=None):
     return sa
 
 
-def py(value):
-    """A value as plain Python, with every spelling of 'missing' as None."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def approx_list(values):

@@ -25,6 +25,7 @@ from framestream.errors import (
     LengthMismatchError,
     SchemaError,
 )
+from tests.frames.oracle import py
 
 N = 1200
 PARTS = [pytest.param(1, id="1chunk"), pytest.param(4, id="4chunks")]
@@ -77,17 +78,6 @@ def pandas_of(data: dict[str, list]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def py(value):
-    """A value as plain Python, every spelling of 'missing' as None."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, array.array | np.ndarray):
-        return [py(v) for v in value]
-    return value
 
 
 def rows_of(sf: fs.SFrame, columns=None) -> list[tuple]:

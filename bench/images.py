@@ -1,0 +1,91 @@
+"""Image stream: decode + resize 256 + random crop 224 + flip + normalise on JPEG photos.
+
+framestream (an image column in a saved store, transforms fused and run in its thread
+pool) against a PyTorch DataLoader with the same PIL work per image and as many worker
+processes as framestream has threads. The photos are scikit-learn's two 640x427 JPEGs,
+copied to N files (each copy is decoded every time, as a real data set would be).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _util import BENCH, THREADS, TMP, setup_env
+
+TORCH_VENV = BENCH / ".venv-torch"
+MEAN, STD = (123.7, 116.3, 103.5), 57.6
+
+
+def _photos(n: int) -> Path:
+    import sklearn
+
+    folder = TMP / f"photos-{n}"
+    if not folder.exists() or len(list(folder.glob("*.jpg"))) != n:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        sources = sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg"))
+        for i in range(n):
+            shutil.copyfile(sources[i % len(sources)], folder / f"{i:05d}.jpg")
+    return folder
+
+
+def _torch_python() -> Path:
+    """A side virtualenv with torch 2.13.0 CPU (from the local wheel), made once."""
+    py = TORCH_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TORCH_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy", "pillow"], check=True)
+    return py
+
+
+def _framestream(folder: Path, reps: int) -> dict[str, Any]:
+    import dask
+
+    from framestream import image_analysis as ia
+
+    images = ia.load_images(str(folder), with_path=False)["image"].materialize()
+    rates = []
+    for epoch in range(reps):
+        cropped = ia.random_crop(ia.resize(images, 256, 256, decode=True), 224, 224, seed=1, epoch=epoch)
+        tensors = ia.to_tensor(ia.random_flip(cropped, seed=2, epoch=epoch), mean=list(MEAN), scale=1 / STD)
+        blocks = tensors._data.to_delayed(optimize_graph=False).ravel()
+        t0 = time.perf_counter()
+        n = 0
+        for i in range(0, len(blocks), THREADS):  # THREADS chunks at a time, like a prefetching loader
+            n += sum(len(b) for b in dask.compute(*blocks[i : i + THREADS]))
+        rates.append(n / (time.perf_counter() - t0))
+    return {"images": len(images), "rates": rates, "chunks": len(blocks)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    setup_env()
+    n, reps = (128, 2) if quick else (1024, 3)
+    folder = _photos(n)
+    ours = _framestream(folder, reps)
+    peer_out = subprocess.run([str(_torch_python()), str(BENCH / "_torch_images.py"), str(folder), str(THREADS), str(reps)],
+                              capture_output=True, text=True, check=True)
+    peer = json.loads(peer_out.stdout.strip().splitlines()[-1])
+    med_ours, med_peer = statistics.median(ours["rates"]), statistics.median(peer["rates"])
+    return {"name": "images", "quick": quick, "images": n, "reps": reps, "threads": THREADS,
+            "framestream": {**ours, "median_img_s": round(med_ours, 1)},
+            "torch_dataloader": {**peer, "median_img_s": round(med_peer, 1)},
+            "ratio_fs_over_torch": round(med_ours / med_peer, 3)}
+
+
+def markdown(res: dict[str, Any]) -> str:
+    fs, pt = res["framestream"], res["torch_dataloader"]
+    verdict = "PASS" if res["ratio_fs_over_torch"] >= 1 else "FAIL"
+    return "\n".join([
+        f"{res['images']} JPEG photos (640x427), {res['reps']} epochs, {res['threads']} threads / workers; "
+        "decode + resize 256x256 + random crop 224 + random flip + normalise to float32 CHW.", "",
+        "| engine | median images/s | every epoch |", "|---|---|---|",
+        f"| framestream (image column, fused transforms) | {fs['median_img_s']} | {', '.join(f'{r:.0f}' for r in fs['rates'])} |",
+        f"| PyTorch {pt.get('torch', '')} DataLoader + PIL | {pt['median_img_s']} | {', '.join(f'{r:.0f}' for r in pt['rates'])} |",
+        "", f"framestream / PyTorch = {res['ratio_fs_over_torch']} (aim: >= 1): **{verdict}**"])
