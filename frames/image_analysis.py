@@ -232,11 +232,12 @@ def _tensor(images: Any, convert: Callable[[np.ndarray], np.ndarray], dtype: Any
 
 
 def to_tensor(images: Any, mean: Any = None, scale: float = 1.0, dtype: Any = np.float32) -> SArray:
-    """A fixed-shape float tensor column: each row is one image as (C, H, W), flattened.
+    """A fixed-shape float tensor column: each row is one image as (C, H, W).
 
     ``(pixels - mean) * scale``, where ``mean`` is None, one number, one number per
-    channel, or a (C, H, W) mean image (see ``mean_image``). ``element_shape`` of the
-    result gives (C, H, W). Images must share one size (resize first).
+    channel, or a (C, H, W) mean image (see ``mean_image``). ``element_shape`` gives
+    (C, H, W) and ``to_numpy()`` an (N, C, H, W) array; rows are stored flat. Images
+    must share one size (resize first).
     """
     sa = _images(images)
     h, w, c = _first_shape(sa)

@@ -449,7 +449,17 @@ class SArray:
         return [v for block in self._iter_blocks() for v in block]
 
     def to_numpy(self) -> np.ndarray:
-        """The values as a NumPy array (float with NaN for missing numbers)."""
+        """The values as a NumPy array (float with NaN for missing numbers).
+
+        A tensor column (``element_shape`` of more than one axis, e.g. images as
+        (C, H, W)) comes back as (N, C, H, W).
+        """
+        out = self._to_numpy_rows()
+        if self._element_shape is not None and len(self._element_shape) > 1:
+            return out.reshape((len(out), *self._element_shape))
+        return out
+
+    def _to_numpy_rows(self) -> np.ndarray:
         data, valid = dask.compute(self._data, self._valid)
         if valid is None:
             return data

@@ -679,15 +679,16 @@ def test_to_tensor_shape_element_shape_and_values() -> None:
     sa, arrays = _same_size_column()
     t = ia.to_tensor(sa)
     assert t.element_shape == (3, 6, 8)
-    got = t.to_numpy()
-    assert got.shape == (5, 3 * 6 * 8) and got.dtype == np.float32
-    np.testing.assert_array_equal(got, _chw(arrays).reshape(5, -1))
+    got = t.to_numpy()  # a tensor column comes back as (N, C, H, W)
+    assert got.shape == (5, 3, 6, 8) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, _chw(arrays))
+    assert t._data.shape == (5, 3 * 6 * 8)  # stored as one flat row per image
 
 
 def test_to_tensor_with_a_scalar_mean_and_scale() -> None:
     sa, arrays = _same_size_column()
     got = ia.to_tensor(sa, mean=127.5, scale=1 / 127.5).to_numpy()
-    expected = ((_chw(arrays) - np.float32(127.5)) * np.float32(1 / 127.5)).reshape(5, -1)
+    expected = (_chw(arrays) - np.float32(127.5)) * np.float32(1 / 127.5)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
@@ -706,7 +707,7 @@ def test_to_tensor_with_a_mean_image() -> None:
     assert mean.shape == (3, 6, 8) and mean.dtype == np.float32
     np.testing.assert_allclose(mean, _chw(arrays).mean(axis=0), rtol=1e-6)
     got = ia.to_tensor(sa, mean=mean, scale=2.0).to_numpy()
-    np.testing.assert_allclose(got, ((_chw(arrays) - mean) * 2.0).reshape(5, -1), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, (_chw(arrays) - mean) * 2.0, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(got.reshape(5, 3, 6, 8).mean(axis=0), 0.0, atol=1e-4)
 
 
@@ -717,7 +718,7 @@ def test_to_tensor_of_grey_images_and_other_dtypes() -> None:
     assert t.element_shape == (1, 4, 5)
     got = t.to_numpy()
     assert got.dtype == np.float64
-    np.testing.assert_array_equal(got, np.stack(arrays).reshape(3, -1).astype(np.float64) - 1.0)
+    np.testing.assert_array_equal(got, np.stack(arrays)[:, None].astype(np.float64) - 1.0)
 
 
 def test_to_tensor_leaves_missing_images_missing() -> None:
@@ -726,7 +727,7 @@ def test_to_tensor_leaves_missing_images_missing() -> None:
     assert t.num_missing() == 1
     got = t.to_numpy()
     assert np.isnan(got[1]).all()
-    np.testing.assert_array_equal(got[[0, 2]], _chw([arrays[0], arrays[2]]).reshape(2, -1))
+    np.testing.assert_array_equal(got[[0, 2]], _chw([arrays[0], arrays[2]]))
     np.testing.assert_allclose(ia.mean_image(fs.SArray([fs.Image(arrays[0]), None, fs.Image(arrays[2])])),
                                _chw([arrays[0], arrays[2]]).mean(axis=0))
 
@@ -737,13 +738,13 @@ def test_to_uint8_tensor() -> None:
     assert t.element_shape == (3, 6, 8)
     got = t.to_numpy()
     assert got.dtype == np.uint8
-    np.testing.assert_array_equal(got, np.stack([a.transpose(2, 0, 1) for a in arrays]).reshape(5, -1))
+    np.testing.assert_array_equal(got, np.stack([a.transpose(2, 0, 1) for a in arrays]))
 
 
 def test_a_pipeline_of_transforms_into_a_tensor(photos: fs.SArray) -> None:
     t = ia.to_tensor(ia.random_crop(ia.resize(photos, 40, 30), 24, 24, seed=1), scale=1 / 255)
     got = t.to_numpy()
-    assert t.element_shape == (3, 24, 24) and got.shape == (2, 3 * 24 * 24)
+    assert t.element_shape == (3, 24, 24) and got.shape == (2, 3, 24, 24)
     assert got.min() >= 0.0 and got.max() <= 1.0
 
 
@@ -775,7 +776,7 @@ def test_images_of_different_sizes_cannot_form_a_tensor() -> None:
         ia.mean_image(sf["pic"])
     # resizing first fixes it
     fixed = ia.to_tensor(ia.resize(sf["pic"], 8, 6, decode=True)).to_numpy()
-    assert fixed.shape == (12, 144)
+    assert fixed.shape == (12, 3, 6, 8)
 
 
 def test_a_tensor_of_only_missing_images_is_refused() -> None:
@@ -789,7 +790,7 @@ def test_a_tensor_column_saved_alone_keeps_its_element_shape(tmp_path: Path) -> 
     fs.SFrame({"t": t}).save(tmp_path / "t")
     back = fs.load_sframe(str(tmp_path / "t"))["t"]
     assert back.element_shape == (3, 6, 8)
-    np.testing.assert_allclose(back.to_numpy(), _chw(arrays).reshape(5, -1) / 255, rtol=1e-6)
+    np.testing.assert_allclose(back.to_numpy(), _chw(arrays) / 255, rtol=1e-6)
     u = ia.to_uint8_tensor(sa)
     fs.SFrame({"u": u, "n": list(range(5))}).save(tmp_path / "u")
     reopened = fs.load_sframe(str(tmp_path / "u"))["u"]
