@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from framestream.nn._ndarray_file import ParamsFileError, dumps, load, load_stored, save
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mxnet"
