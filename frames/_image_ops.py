@@ -71,14 +71,6 @@ def resize(pixels: np.ndarray, width: int, height: int, resample: PILImage.Resam
     return out.reshape(height, width, c)
 
 
-def resize_shorter(pixels: np.ndarray, size: int, resample: PILImage.Resampling) -> np.ndarray:
-    """Resize so the shorter side is ``size``, keeping the aspect ratio (torchvision's Resize(int))."""
-    h, w = pixels.shape[:2]
-    if h <= w:
-        return resize(pixels, max(1, round(w * size / h)), size, resample)
-    return resize(pixels, size, max(1, round(h * size / w)), resample)
-
-
 def center_crop(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     h, w = pixels.shape[:2]
     _check_crop(w, h, width, height)

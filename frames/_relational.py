@@ -21,16 +21,11 @@ from framestream.frames._config import new_cache_path
 from framestream.frames._io import block_to_pandas, frame_from_parts, write_pandas_part
 from framestream.frames._lazy_store import specs_of
 from framestream.frames._store import ColumnSpec
+from framestream.frames.sframe import frame_blocks
 
 from framestream.errors import SchemaError
 
 _SAMPLE_PER_CHUNK = 512
-
-
-def _blocks(frame: Any) -> list[list[Any]]:
-    from framestream.frames.sframe import frame_blocks
-
-    return frame_blocks(frame)
 
 
 def _spill(names, logicals, block, bucket_of: Callable[[pd.DataFrame], np.ndarray], nbuckets: int, path: str) -> list[int]:
@@ -65,7 +60,7 @@ def _partitioned(sides: list[tuple[Any, Callable]], nbuckets: int, finish: Calla
         names, logicals = f.column_names(), [c._logical for c in f._columns.values()]
         paths = [str(spill_dir / f"{side}-{i:05d}.pkl") for i in range(f._rows.nblocks)]
         tasks = [dask.delayed(_spill)(names, logicals, blk, bucket_of, nbuckets, p)
-                 for blk, p in zip(_blocks(f), paths)]
+                 for blk, p in zip(frame_blocks(f), paths)]
         spills.append((paths, list(dask.compute(*tasks))))
     dirs = [work / f"part-{b:05d}" for b in range(nbuckets)]
     tasks = [dask.delayed(_finish_bucket)(spills, b, finish, specs, str(d)) for b, d in enumerate(dirs)]

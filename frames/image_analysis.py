@@ -23,9 +23,10 @@ from typing import Any
 import dask.array as da
 import numpy as np
 from framestream.frames import _image_ops as ops
+from framestream.frames._blocks import block_first_row, row_at
 from framestream.frames._image_load import load_images
 from framestream.frames.image import IMAGE, Image, ImageError
-from framestream.frames.sarray import SArray, block_first_row, row_at
+from framestream.frames.sarray import SArray
 
 from framestream.errors import SchemaError
 

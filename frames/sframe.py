@@ -1,5 +1,8 @@
 """SFrame: an ordered set of named SArrays of equal length, lazy and out of core.
 
+(Over the ~500-line budget on purpose: this is Turi's whole SFrame surface, and most
+methods are a few lines that hand over to frames/_io, _relational, aggregate, ...)
+
 Columns share one row chunking (a ``Rows`` object), so element-wise work between them
 is block-wise, a filter applies one mask to every column, and ``save`` writes each row
 chunk of all columns together.
@@ -23,9 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from framestream.frames import _store
+from framestream.frames._blocks import _to_python
+from framestream.frames._columns import _bernoulli, _constant, _match_width, _valid_or_ones
 from framestream.frames._rows import Rows, concat_rows, rechunk_to
-from framestream.frames._types import INT, LogicalType, type_of_value
-from framestream.frames.sarray import SArray, _to_python
+from framestream.frames._types import INT, LogicalType
+from framestream.frames.sarray import SArray
 
 from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 
@@ -573,60 +578,6 @@ def _looks_like_csv(path: str) -> bool:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, int | float | str | bytes | np.generic)
-
-
-def _constant(value: Any, rows: Rows, like: SArray | None = None) -> SArray:
-    """A column holding ``value`` on every row, chunked like ``rows``."""
-    logical = type_of_value(value) or (like._logical if like is not None and value is None else None)
-    if logical is None:
-        from framestream.frames._types import FLOAT
-
-        logical = FLOAT
-    if like is not None and not rows.known:
-        base = like._data_raw if like._data_raw.ndim == 1 else like._data_raw[:, 0]
-        data = base.map_blocks(_full_like, value, logical, dtype=logical.chunk_dtype)
-    else:
-        chunks = rows.resolve()
-        data = da.map_blocks(_full, value, logical, chunks=(chunks,), dtype=logical.chunk_dtype,
-                             meta=np.empty(0, logical.chunk_dtype))
-    valid = None
-    if value is None:
-        valid = data.map_blocks(lambda b: np.zeros(len(b), bool), dtype=bool)
-    return SArray._make(logical, data, valid, rows)
-
-
-def _full(value: Any, logical: LogicalType, block_info: Any = None) -> np.ndarray:
-    n = block_info[None]["chunk-shape"][0]
-    return _full_n(n, value, logical)
-
-
-def _full_like(base: np.ndarray, value: Any, logical: LogicalType) -> np.ndarray:
-    return _full_n(len(base), value, logical)
-
-
-def _full_n(n: int, value: Any, logical: LogicalType) -> np.ndarray:
-    out = np.empty(n, dtype=logical.chunk_dtype)
-    out[:] = logical.placeholder if value is None else value
-    return out
-
-
-def _valid_or_ones(col: SArray) -> da.Array:
-    if col._valid_raw is not None:
-        return col._valid_raw
-    base = col._data_raw if col._data_raw.ndim == 1 else col._data_raw[:, 0]
-    return base.map_blocks(lambda b: np.ones(len(b), bool), dtype=bool)
-
-
-def _match_width(data: da.Array, like: da.Array, name: str) -> da.Array:
-    if data.ndim == 2 and data.shape[1] != like.shape[1]:
-        raise SchemaError(f"vector column {name!r} has width {like.shape[1]} here but {data.shape[1]} in the frame to append")
-    return data.astype(like.dtype) if data.dtype != like.dtype else data
-
-
-def _bernoulli(block: np.ndarray, seed: int, fraction: float, block_info: Any = None) -> np.ndarray:
-    index = block_info[0]["chunk-location"][0] if block_info else 0
-    rng = np.random.default_rng([seed, index])
-    return rng.random(len(block)) < fraction
 
 
 def _frame_from_blocks(like: SFrame, blocks: list[dict[str, list[Any]]], n: int) -> SFrame:
