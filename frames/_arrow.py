@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from framestream.frames._types import BYTES, DICT, FLOAT, INT, LIST, STR, VECTOR, LogicalType
 
 from framestream.errors import SchemaError
+from framestream.frames._types import BYTES, DICT, FLOAT, INT, LIST, STR, VECTOR, LogicalType
 
 
 def logical_of_arrow(t: pa.DataType, column: str = "") -> LogicalType:

@@ -16,6 +16,8 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from framestream.errors import ConversionError, SchemaError
 from framestream.frames._types import (
     INT,
     LogicalType,
@@ -25,8 +27,6 @@ from framestream.frames._types import (
     to_chunk,
     type_of_value,
 )
-
-from framestream.errors import ConversionError, SchemaError
 
 
 def _values_from_python(data: Any, dtype: Any, ignore_cast_failure: bool) -> tuple[np.ndarray, np.ndarray | None, LogicalType]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+
+from framestream.errors import SchemaError
 from framestream.frames._rows import Rows
 from framestream.frames._types import LogicalType, type_of_value
 from framestream.frames.sarray import SArray
-
-from framestream.errors import SchemaError
 
 
 def _constant(value: Any, rows: Rows, like: SArray | None = None) -> SArray:

@@ -26,6 +26,9 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from tqdm.auto import tqdm
+
+from framestream.errors import ConversionError, CSVError
 from framestream.frames import _store
 from framestream.frames._arrow import column_from_arrow, logical_of_arrow
 from framestream.frames._chunking import chunk_rows_for
@@ -40,9 +43,6 @@ from framestream.frames._types import (
     convert_value,
     parse_dtype,
 )
-from tqdm.auto import tqdm
-
-from framestream.errors import ConversionError, CSVError
 
 log = logging.getLogger("framestream.frames.csv")
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import fsspec
 import numpy as np
+
+from framestream.errors import FramestreamError
 from framestream.frames import _store
 from framestream.frames._chunking import chunk_rows_for
 from framestream.frames._config import new_cache_path
 from framestream.frames._store import ColumnSpec, FrameWriter
 from framestream.frames._types import STR
 from framestream.frames.image import IMAGE, Image, ImageError
-
-from framestream.errors import FramestreamError
 
 _SUFFIXES = {"auto": (".jpg", ".jpeg", ".png"), "JPG": (".jpg", ".jpeg"), "JPEG": (".jpg", ".jpeg"), "PNG": (".png",)}
 _BATCH = 256

@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from framestream.errors import SchemaError
 from framestream.frames import _store
 from framestream.frames._arrow import arrow_from_block, column_from_arrow, memory_from_arrow
 from framestream.frames._blocks import _is_na
@@ -26,8 +28,6 @@ from framestream.frames._config import new_cache_path
 from framestream.frames._lazy_store import iter_computed_blocks, open_frame
 from framestream.frames._store import ColumnSpec, FrameWriter
 from framestream.frames._types import DICT, INT, LIST, TYPES, VECTOR, LogicalType, to_chunk
-
-from framestream.errors import SchemaError
 
 NESTED_TYPE_KEY = b"framestream.type"  # Arrow field metadata: list / dict cells stored as JSON text
 

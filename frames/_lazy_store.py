@@ -13,6 +13,7 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph
+
 from framestream.frames import _store
 from framestream.frames._chunking import chunk_rows_for
 from framestream.frames._config import new_cache_path

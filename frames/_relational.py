@@ -17,13 +17,13 @@ from typing import Any
 import dask
 import numpy as np
 import pandas as pd
+
+from framestream.errors import SchemaError
 from framestream.frames._config import new_cache_path
 from framestream.frames._io import block_to_pandas, frame_from_parts, write_pandas_part
 from framestream.frames._lazy_store import specs_of
 from framestream.frames._store import ColumnSpec
 from framestream.frames.sframe import frame_blocks
-
-from framestream.errors import SchemaError
 
 _SAMPLE_PER_CHUNK = 512
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+
 from framestream.frames._blocks import _rows_as_objects, _to_python, block_first_row, row_at
 from framestream.frames._types import convert_value, infer_type, parse_dtype
 from framestream.frames.sarray import SArray

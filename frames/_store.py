@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import zarr
-from framestream.frames._memory import trim_soon
-from framestream.frames._types import TYPES, LogicalType
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from framestream.errors import CorruptStoreError, FrameExistsError, NotAnSFrameError, StoreError
+from framestream.frames._memory import trim_soon
+from framestream.frames._types import TYPES, LogicalType
 
 FORMAT = "framestream.sframe"
 VERSION = 1

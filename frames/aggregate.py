@@ -20,9 +20,9 @@ from typing import Any
 import dask
 import numpy as np
 import pandas as pd
-from framestream.frames._types import FLOAT, INT
 
 from framestream.errors import SchemaError
+from framestream.frames._types import FLOAT, INT
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from framestream.frames._config import home
-from framestream.frames.image import IMAGE, Image
 
 from framestream.errors import FramestreamError, StoreError
+from framestream.frames._config import home
+from framestream.frames.image import IMAGE, Image
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot"]
@@ -146,6 +146,7 @@ def digits(size: int = 8) -> Any:
 def sample_photos() -> Any:
     """scikit-learn's two sample photos (china.jpg, flower.jpg, 640x427 RGB JPEG)."""
     import sklearn
+
     from framestream.frames._image_load import load_images
 
     folder = Path(sklearn.__file__).parent / "datasets" / "images"

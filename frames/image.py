@@ -18,11 +18,11 @@ import re
 from typing import Any
 
 import numpy as np
-from framestream.frames._types import LogicalType, register_type
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from framestream.errors import SchemaError
+from framestream.frames._types import LogicalType, register_type
 
 FORMAT_CODES = {"JPEG": 0, "PNG": 1, "RAW": 2}
 FORMATS = {v: k for k, v in FORMAT_CODES.items()}

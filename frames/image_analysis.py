@@ -22,13 +22,13 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+
+from framestream.errors import SchemaError
 from framestream.frames import _image_ops as ops
 from framestream.frames._blocks import block_first_row, row_at
 from framestream.frames._image_load import load_images
 from framestream.frames.image import IMAGE, Image, ImageError
 from framestream.frames.sarray import SArray
-
-from framestream.errors import SchemaError
 
 __all__ = ["load_images", "resize", "center_crop", "random_crop", "flip", "random_flip", "to_grayscale",
            "to_rgb", "to_tensor", "to_uint8_tensor", "mean_image"]

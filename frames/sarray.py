@@ -22,6 +22,8 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from framestream.errors import ConversionError, LengthMismatchError, SchemaError
 from framestream.frames import _reductions
 from framestream.frames._blocks import (
     _and_valid,
@@ -58,8 +60,6 @@ from framestream.frames._types import (
     parse_dtype,
     type_of_value,
 )
-
-from framestream.errors import ConversionError, LengthMismatchError, SchemaError
 
 _ARITHMETIC = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,

@@ -25,14 +25,14 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 from framestream.frames import _store
 from framestream.frames._blocks import _to_python
 from framestream.frames._columns import _bernoulli, _constant, _match_width, _valid_or_ones
 from framestream.frames._rows import Rows, concat_rows, rechunk_to
 from framestream.frames._types import INT, LogicalType
 from framestream.frames.sarray import SArray
-
-from framestream.errors import ColumnNotFoundError, LengthMismatchError, SchemaError
 
 
 class SFrame:

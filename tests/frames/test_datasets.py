@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn
-from framestream.frames import datasets as datasets_module
 from sklearn.datasets import load_digits
 
 import framestream as fs
 from framestream import image_analysis as ia
 from framestream.errors import FramestreamError, StoreError
+from framestream.frames import datasets as datasets_module
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 PHOTOS = Path(sklearn.__file__).parent / "datasets" / "images"

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn
-from framestream.frames.image import ImageError
 from PIL import Image as PILImage
 
 import framestream as fs
 from framestream.errors import ConversionError, SchemaError
+from framestream.frames.image import ImageError
 
 PHOTOS = Path(sklearn.__file__).parent / "datasets" / "images"
 CHINA = PHOTOS / "china.jpg"

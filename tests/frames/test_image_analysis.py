@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn
-from framestream.frames.image import ImageError
 from PIL import Image as PILImage
 
 import framestream as fs
 from framestream import image_analysis as ia
 from framestream.errors import FramestreamError, SchemaError
+from framestream.frames.image import ImageError
 
 PHOTOS = Path(sklearn.__file__).parent / "datasets" / "images"
 BILINEAR = PILImage.Resampling.BILINEAR

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from framestream.frames import _store
 
 import framestream as fs
+from framestream.frames import _store
 
 
 @pytest.fixture
