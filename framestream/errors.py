@@ -50,3 +50,30 @@ class CorruptStoreError(StoreError):
 
 class FrameExistsError(StoreError, FileExistsError):
     """Saving over an existing frame without ``overwrite=True``."""
+
+
+class NNError(FramestreamError):
+    """Base of the errors raised by the Symbol API and the executor (MXNet's ``MXNetError``)."""
+
+
+class OperatorParamError(NNError, ValueError):
+    """An operator parameter that is missing, unknown or malformed (names op, node and value)."""
+
+
+class UnknownOperatorError(NNError, KeyError):
+    """An operator name that is not registered (names the operator and the node)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ShapeInferenceError(NNError, ValueError):
+    """Shapes that contradict each other (names the layer, its input shapes and the rule)."""
+
+
+class MissingArgumentError(NNError, ValueError):
+    """An argument of a symbol with no value or shape supplied (names the argument)."""
+
+
+class SymbolFileError(NNError, ValueError):
+    """A symbol JSON file or string that cannot be read (names the file and the node)."""
