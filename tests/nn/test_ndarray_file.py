@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from framestream.nn._ndarray_file import ParamsFileError, dumps, load, load_stored, save
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mxnet"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside this checkout")
+from framestream.nn._ndarray_file import ParamsFileError, dumps, load, load_stored, save
+from tests.nn.conftest import MXNET_FIXTURES
+
+FIXTURES = MXNET_FIXTURES
 
 # MXNet 1.9.1: mx.nd.save('d.params', {'arg:w': float32 2x3 arange, 'aux:m': int32 [7]})
 WORKED_EXAMPLE = bytes.fromhex(
@@ -59,7 +60,6 @@ def test_reads_legacy_and_v1_records() -> None:
     assert np.array_equal(got[0].array, a) and np.array_equal(got[1].array, a)
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name", ["lenet_digits-0001.params", "lenet_digits_legacy-0001.params"])
 def test_reads_the_files_apache_mxnet_wrote(name: str) -> None:
     params = load(FIXTURES / name)
@@ -69,14 +69,12 @@ def test_reads_the_files_apache_mxnet_wrote(name: str) -> None:
     assert all(a.dtype == np.float32 for a in params.values())
 
 
-@needs_fixtures
 def test_both_lenet_formats_hold_the_same_weights() -> None:
     new, legacy = load(FIXTURES / "lenet_digits-0001.params"), load(FIXTURES / "lenet_digits_legacy-0001.params")
     for key in new:
         np.testing.assert_array_equal(new[key], legacy[key])
 
 
-@needs_fixtures
 def test_rewriting_an_mxnet_file_gives_the_same_bytes() -> None:
     raw = (FIXTURES / "lenet_digits-0001.params").read_bytes()
     assert dumps(load(raw)) == raw

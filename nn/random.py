@@ -1,0 +1,27 @@
+"""``mx.random.seed``: one seed that makes executors' randomness (Dropout) and initializers repeatable."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+
+_lock = threading.Lock()
+_state = {"seed": None, "counter": itertools.count()}
+
+
+def seed(seed_state: int, ctx: object = "all") -> None:
+    """Reset the random streams; what follows is repeatable for a given ``seed_state``."""
+    with _lock:
+        _state["seed"] = int(seed_state)
+        _state["counter"] = itertools.count()
+    np.random.seed(int(seed_state) % 2**32)
+
+
+def next_seed() -> int | None:
+    """A fresh seed for one consumer (an executor, an initializer) derived from the global seed."""
+    with _lock:
+        if _state["seed"] is None:
+            return None
+        return (_state["seed"] * 1_000_003 + next(_state["counter"])) % 2**32
