@@ -31,12 +31,10 @@ beyond rtol 1e-4 / atol 1e-5 x max|output|. Uses MXNet's plain CPU kernels
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
 _MKLDNN = "--mkldnn" in sys.argv
@@ -47,6 +45,7 @@ os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
+from reproducible_npz import write_npz  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "nn" / "data" / "roundtrip"
@@ -61,15 +60,6 @@ def models_in(directory: Path) -> list[str]:
     return [n for n in names if (directory / f"{n}-{EPOCH:04d}.params").exists()]
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed``, but byte-for-byte reproducible (fixed zip timestamps)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.require(arrays[key], requirements="C"), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
 
 
 def graph_of(json_text: str) -> dict:

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import io
 import json
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reproducible_npz import write_npz  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -194,15 +195,6 @@ def forward(symbol, shapes, arg_params, aux_params, inputs) -> dict[str, np.ndar
     return {name: o.asnumpy() for name, o in zip(symbol.list_outputs(), outs)}
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed``, but byte-for-byte reproducible (fixed zip timestamps)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.require(arrays[key], requirements="C"), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------ main
