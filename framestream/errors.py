@@ -77,3 +77,7 @@ class MissingArgumentError(NNError, ValueError):
 
 class SymbolFileError(NNError, ValueError):
     """A symbol JSON file or string that cannot be read (names the file and the node)."""
+
+
+class LayerNotFoundError(NNError, ValueError):
+    """A layer (output) name that the network does not have (lists the candidates)."""

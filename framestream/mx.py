@@ -9,11 +9,17 @@
 from framestream.errors import NNError as MXNetError
 from framestream.nn import (
     attribute,
+    callback,
     context,
     initializer,
+    io,
+    lr_scheduler,
+    metric,
     model,
+    monitor,
     name,
     ndarray,
+    optimizer,
     random,
     symbol,
     visualization,
@@ -21,11 +27,13 @@ from framestream.nn import (
 from framestream.nn.attribute import AttrScope
 from framestream.nn.context import Context, cpu, current_context, gpu, num_gpus
 from framestream.nn.executor import Executor
+from framestream.nn.monitor import Monitor
 
 sym = symbol
 nd = ndarray
 init = initializer
 viz = visualization
+mon = monitor
 
 
 class base:  # noqa: N801  (MXNet's module name)
@@ -35,7 +43,8 @@ class base:  # noqa: N801  (MXNet's module name)
 
 
 __all__ = [
-    "AttrScope", "Context", "Executor", "MXNetError", "attribute", "base", "context", "cpu",
-    "current_context", "gpu", "init", "initializer", "model", "name", "nd", "ndarray", "num_gpus",
-    "random", "sym", "symbol", "viz", "visualization",
+    "AttrScope", "Context", "Executor", "MXNetError", "Monitor", "attribute", "base", "callback",
+    "context", "cpu", "current_context", "gpu", "init", "initializer", "io", "lr_scheduler",
+    "metric", "model", "mon", "monitor", "name", "nd", "ndarray", "num_gpus", "optimizer", "random",
+    "sym", "symbol", "viz", "visualization",
 ]

@@ -216,6 +216,10 @@ class Executor:
 
     # -- views ---------------------------------------------------------------------------------
     @property
+    def ctx(self) -> Context:
+        return self._ctx
+
+    @property
     def arg_arrays(self) -> list[NDArray]:
         return [self.arg_dict[n] for n in self._arg_names]
 

@@ -270,6 +270,14 @@ class Runtime:
     def reseed(self, seed: int) -> None:
         self._rng = self.xp.random.RandomState(seed)
 
+    def get_state(self) -> Any:
+        """The random state, so a resumed training run draws the same numbers."""
+        return self._rng.get_state() if hasattr(self._rng, "get_state") else None
+
+    def set_state(self, state: Any) -> None:
+        if state is not None:
+            self._rng.set_state(state)
+
 
 # ---------------------------------------------------------------- the registry
 
