@@ -73,6 +73,28 @@ def _cached(name: str, build: Any) -> Any:
     return sf
 
 
+def diabetes_csv(directory: str | os.PathLike | None = None) -> str:
+    """scikit-learn's diabetes table (442 patients, raw units) as a CSV file; returns its path.
+
+    A small real regression table that installs offline; the examples use it where the
+    user guide reads its house-price CSV from the internet. Columns: age, sex, bmi, bp,
+    tc, ldl, hdl, tch, ltg, glu and ``target`` (disease progression after a year).
+    """
+    from sklearn.datasets import load_diabetes
+
+    folder = Path(directory) if directory is not None else home() / "datasets"
+    path = folder / "diabetes.csv"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        table = load_diabetes(as_frame=True, scaled=False).frame
+        table = table.rename(columns={"s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg", "s6": "glu"})
+        table["sex"] = table["sex"].astype(int)
+        tmp = path.with_name(f"{path.name}.writing-{os.getpid()}")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    return str(path)
+
+
 def images_frame(pixels: np.ndarray, labels: np.ndarray) -> Any:
     """An SFrame of raw grey (N, H, W) uint8 images and int labels."""
     from framestream.frames.sarray import SArray

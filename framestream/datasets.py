@@ -3,6 +3,7 @@
 from framestream.frames.datasets import (  # noqa: F401
     FASHION_MNIST_CLASSES,
     DatasetNotInstalled,
+    diabetes_csv,
     digits,
     fashion_mnist,
     mnist,

@@ -18,23 +18,10 @@ from framestream import aggregate as agg
 from framestream.frames._config import home
 
 
-def diabetes_csv(directory: Path) -> Path:
-    """The raw (unscaled) diabetes table as a CSV file."""
-    from sklearn.datasets import load_diabetes
-
-    path = directory / "diabetes.csv"
-    if not path.exists():
-        table = load_diabetes(as_frame=True, scaled=False).frame
-        table = table.rename(columns={"s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg", "s6": "glu"})
-        table["sex"] = table["sex"].astype(int)
-        table.to_csv(path, index=False)
-    return path
-
-
 def run(out_dir: Path) -> fs.SFrame:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    csv = diabetes_csv(out_dir)
+    csv = fs.datasets.diabetes_csv(out_dir)
     print(f"1. ingest {csv} (streamed into a Zarr store)")
     sf = fs.SFrame.read_csv(str(csv), verbose=False)
     print(sf.head(5))

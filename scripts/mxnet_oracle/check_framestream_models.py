@@ -52,7 +52,7 @@ DATA_DIR = ROOT / "tests" / "nn" / "data" / "roundtrip"
 EPOCH = 0
 RTOL, ATOL = 1e-4, 1e-5
 # Models whose every intermediate output is kept too, so a test can name the first layer that differs.
-KEEP_INTERNALS = ("mixed_ops",)
+KEEP_INTERNALS = ("mixed_ops", "trained_cnn")
 
 
 def models_in(directory: Path) -> list[str]:

@@ -141,6 +141,26 @@ def legacy_lenet_source() -> dict:
 # ------------------------------------------------------------------------------ values
 
 
+def trained_cnn():
+    """The user guide's CNN trained here by FeedForward for one epoch on 1,000 real MNIST digits.
+
+    Its parameters come from framestream's own training (SGD with momentum, BatchNorm
+    statistics updated as in MXNet), so MXNet loading it checks the whole path users take.
+    """
+    import framestream as fs
+
+    mx.random.seed(0)
+    digits = fs.datasets.mnist().head(1000)
+    it = mx.io.SFrameImageIter(digits, data_field=["image"], label_field="label", data_name="data",
+                               label_name="sm_label", batch_size=50, scale=1 / 255.0)
+    symbol, shapes = guide_cnn()
+    model = mx.model.FeedForward.create(symbol, X=it, num_epoch=1, learning_rate=0.1, momentum=0.9, wd=1e-4)
+    pixels = np.stack([np.asarray(digits["image"][i].pixels(), np.float32).reshape(1, 28, 28) / 255.0
+                       for i in range(4)])
+    labels = digits["label"].to_numpy()[:4].astype(np.float32)
+    return symbol, shapes, model.arg_params, model.aux_params, {"data": pixels, "sm_label": labels}
+
+
 def make_params(symbol, shapes: dict, seed: int):
     """Seeded parameters: Xavier weights, random biases/slopes, non-trivial BatchNorm stats."""
     mx.random.seed(seed)
@@ -228,6 +248,12 @@ def main() -> None:
             saved[f"{name}.out.{key}"] = value
         print(f"{name}: {len(arg_params)} params, {len(aux_params)} aux, outputs "
               + ", ".join(f"{k} {v.shape}" for k, v in outs.items()))
+    symbol, shapes, arg_params, aux_params, inputs = trained_cnn()
+    mx.model.save_checkpoint(str(out_dir / "trained_cnn"), EPOCH, symbol, arg_params, aux_params)
+    outs = forward(symbol, shapes, arg_params, aux_params, inputs)
+    saved.update({f"trained_cnn.in.{k}": v for k, v in inputs.items()})
+    saved.update({f"trained_cnn.out.{k}": v for k, v in outs.items()})
+    print("trained_cnn: trained by FeedForward, outputs " + ", ".join(f"{k} {v.shape}" for k, v in outs.items()))
     write_npz(out_dir / "inputs.npz", saved)
     print(f"wrote {out_dir}")
 

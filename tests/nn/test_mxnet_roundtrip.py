@@ -19,7 +19,7 @@ import pytest
 from framestream import mx
 
 DATA = Path(__file__).parent / "data" / "roundtrip"
-MODELS = ["guide_cnn", "mixed_ops", "legacy_lenet"]
+MODELS = ["guide_cnn", "mixed_ops", "legacy_lenet", "trained_cnn"]  # trained_cnn: trained by FeedForward
 EPOCH = 0
 
 
@@ -54,9 +54,10 @@ def test_forward_matches_mxnet(name, inputs, mxnet_out):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{name} {out_name}")
 
 
-def test_mixed_ops_every_layer_matches_mxnet(inputs, mxnet_out):
-    """Every operator output of the many-operator graph, so a failure names the first layer off."""
-    name = "mixed_ops"
+@pytest.mark.parametrize("name", ["mixed_ops", "trained_cnn"])
+def test_every_layer_matches_mxnet(name, inputs, mxnet_out):
+    """Every operator output, so a failure names the first layer off (the trained CNN's
+    probabilities saturate, so its logits are what shows the weights agree)."""
     symbol, arg_params, aux_params = mx.model.load_checkpoint(str(DATA / name), EPOCH)
     feed = model_inputs(inputs, name)
     exe = symbol.simple_bind(mx.cpu(), grad_req="null", **{k: v.shape for k, v in feed.items()})
