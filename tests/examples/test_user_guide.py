@@ -40,8 +40,9 @@ def test_cnn_on_real_mnist_digits():
     assert example("cnn_fashion_mnist").main(epochs=2, dataset="mnist") > 0.88
 
 
-# Apache MXNet 1.9.1, same network and settings, seeds 0-4 (see the module docstring).
-MXNET_RANGE = {"valid": (0.80, 0.85), "full": (0.84, 0.89)}
+# Apache MXNet 1.9.1's test accuracy, same network and settings, seeds 0-4 (naive CPU
+# kernels and oneDNN): valid 82.48-83.73%, full 85.20-85.97%.
+MXNET_RANGE = {"valid": (0.8248, 0.8373), "full": (0.8520, 0.8597)}
 
 
 @pytest.mark.slow
@@ -49,7 +50,7 @@ MXNET_RANGE = {"valid": (0.80, 0.85), "full": (0.84, 0.89)}
 def test_cnn_on_fashion_mnist_matches_mxnet(pooling):
     low, high = MXNET_RANGE[pooling]
     accuracy = example("cnn_fashion_mnist").main(epochs=2, pooling=pooling)
-    assert low - 0.01 <= accuracy <= high + 0.01
+    assert low - 0.01 <= accuracy <= high + 0.01  # within one point of what MXNet reached
 
 
 @pytest.mark.slow
