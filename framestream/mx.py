@@ -9,6 +9,7 @@
 from framestream.errors import NNError as MXNetError
 from framestream.nn import (
     attribute,
+    builtin_symbols,
     callback,
     context,
     initializer,
@@ -20,6 +21,7 @@ from framestream.nn import (
     name,
     ndarray,
     optimizer,
+    pretrained_model,
     random,
     symbol,
     visualization,
@@ -43,6 +45,7 @@ class base:  # noqa: N801  (MXNet's module name)
 
 
 __all__ = [
+    "builtin_symbols", "pretrained_model",
     "AttrScope", "Context", "Executor", "MXNetError", "Monitor", "attribute", "base", "callback",
     "context", "cpu", "current_context", "gpu", "init", "initializer", "io", "lr_scheduler",
     "metric", "model", "mon", "monitor", "name", "nd", "ndarray", "num_gpus", "optimizer", "random",

@@ -1,0 +1,1 @@
+"""``mx.pretrained_model``: download, list, load and remove pretrained models (issue 6)."""
