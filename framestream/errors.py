@@ -81,3 +81,11 @@ class SymbolFileError(NNError, ValueError):
 
 class LayerNotFoundError(NNError, ValueError):
     """A layer (output) name that the network does not have (lists the candidates)."""
+
+
+class ConfigError(FramestreamError, ValueError):
+    """A flow configuration with an unknown key, a wrong type or a bad value (names the key)."""
+
+
+class ClusterError(FramestreamError, ConnectionError):
+    """A Dask scheduler that cannot be reached or started (names the address)."""
