@@ -4,6 +4,7 @@ from framestream.nn.ops import (  # noqa: F401  (imported to register)
     activation,
     conv,
     dense,
+    detection,
     elemwise,
     loss,
     norm,
