@@ -89,3 +89,34 @@ class ConfigError(FramestreamError, ValueError):
 
 class ClusterError(FramestreamError, ConnectionError):
     """A Dask scheduler that cannot be reached or started (names the address)."""
+
+
+class ModelStoreError(FramestreamError):
+    """Base of the store's errors: a model that cannot be fetched, installed or read."""
+
+    def __str__(self) -> str:  # KeyError would repr() it; OSError formats two arguments
+        return str(self.args[0]) if self.args else ""
+
+
+class DownloadError(ModelStoreError, OSError):
+    """A URL or path that cannot be read to the end (names it and says why)."""
+
+
+class ChecksumError(ModelStoreError, ValueError):
+    """A downloaded archive whose SHA-256 differs from the one asked for."""
+
+
+class ArchiveError(ModelStoreError, ValueError):
+    """An archive that is truncated, corrupt, or holds a member we refuse to extract."""
+
+
+class InvalidModelError(ModelStoreError, ValueError):
+    """A model folder with a file missing or malformed (names the folder and the file)."""
+
+
+class ModelExistsError(ModelStoreError, FileExistsError):
+    """Installing a model whose name is taken, without ``overwrite=True``."""
+
+
+class ModelNotFoundError(ModelStoreError, KeyError):
+    """A model name that is not installed (the message lists those that are)."""
