@@ -7,8 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.framestream-installed
 DATA   := $(VENV)/.framestream-data
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
-.PHONY: all setup test test-slow demo bench lint clean
+.PHONY: all setup test test-slow demo tour bench lint clean
 
 all: test
 
@@ -33,8 +34,13 @@ test: $(STAMP) $(DATA)
 test-slow: $(STAMP) $(DATA)
 	$(PY) -m pytest -m "slow" $(PYTEST_ARGS)
 
+# The main job: Fashion-MNIST -> CNN (2 epochs) -> scoring on Dask -> report, as Prefect flows.
+# `make demo DEMO_ARGS=--quick` for a one-minute smoke run; `make tour` for the frames walkthrough.
 demo: $(STAMP) $(DATA)
-	$(PY) -m framestream demo
+	$(PY) -m framestream demo $(DEMO_ARGS)
+
+tour: $(STAMP) $(DATA)
+	$(PY) -m framestream tour
 
 bench: $(STAMP) $(DATA)
 	$(PY) bench/run.py

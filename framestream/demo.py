@@ -88,7 +88,7 @@ def images(out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="framestream demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="framestream tour", description=__doc__)
     parser.add_argument("--out", type=Path, default=home() / "demo", help="where the demo writes its files")
     args = parser.parse_args(argv)
     run(args.out)
