@@ -117,9 +117,10 @@ def train_epoch(config: TrainConfig, key: str, symbol_json: str, epoch: int,
                 previous: str | None) -> str:
     """Train epoch ``epoch`` (0-based) from checkpoint ``previous`` (None: a fresh start);
     returns the checkpoint written, ``<prefix>-<epoch + 1:04d>``."""
+    import framestream as fs
     from framestream.nn import random as nn_random
     from framestream.nn import symbol as sym
-    from framestream.nn.callback import History, do_checkpoint
+    from framestream.nn.callback import History, ProgressBar, do_checkpoint
     from framestream.nn.model import FeedForward
 
     prefix = prefix_of(config)
@@ -134,10 +135,13 @@ def train_epoch(config: TrainConfig, key: str, symbol_json: str, epoch: int,
         model = FeedForward.load(prefix, epoch, **common)
     train, evaluation = _iterators(config, model.symbol)
     history = History()
+    batches = -(-len(fs.SFrame(config.data)) // config.batch_size)
+    progress = ProgressBar(batches)  # draws only on a terminal
     try:
         model.fit(train, eval_data=evaluation, eval_metric=_metric(model.symbol),
-                  epoch_end_callback=do_checkpoint(prefix), batch_end_callback=history)
+                  epoch_end_callback=do_checkpoint(prefix), batch_end_callback=[history, progress])
     finally:
+        progress.close()
         for it in (train, evaluation):
             if it is not None:
                 it.close()
