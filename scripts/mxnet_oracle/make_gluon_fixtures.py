@@ -42,19 +42,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import traceback
 from collections import Counter
 from pathlib import Path
 
-_MKLDNN = "--mkldnn" in sys.argv
-if not _MKLDNN:
-    os.environ.setdefault("MXNET_MKLDNN_ENABLED", "0")
-    os.environ.setdefault("MXNET_SUBGRAPH_BACKEND", "NONE")
-os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+from mxnet_kernels import MKLDNN as _MKLDNN  # noqa: E402  (chooses the kernels before mxnet loads)
 
+# isort: split
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from deterministic_weights import digest, parameters  # noqa: E402

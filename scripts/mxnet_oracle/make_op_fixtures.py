@@ -45,13 +45,9 @@ import sys
 import zipfile
 import zlib
 
-_MKLDNN = "--mkldnn" in sys.argv
-if not _MKLDNN:
-    # Plain CPU kernels: the reference semantics, no oneDNN fusion or layouts.
-    os.environ.setdefault("MXNET_MKLDNN_ENABLED", "0")
-    os.environ.setdefault("MXNET_SUBGRAPH_BACKEND", "NONE")
-os.environ.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+import mxnet_kernels  # noqa: F401, E402  (chooses the kernels before mxnet loads)
 
+# isort: split
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
