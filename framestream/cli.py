@@ -188,6 +188,10 @@ def _run_flow(flow: Callable[[Any], Any], config: Any) -> Any:
     # importing framestream.flows has set Prefect's defaults (runtime.prefect_defaults)
     from framestream.flows.runtime import quiet_flow_settings
 
+    # Prefect's background workers report their exit-time drain ("Still processing items")
+    # as warnings after the command's own output; that is bookkeeping, not news.
+    for name in ("EventsWorker", "APILogWorker"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     console = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     for handler in console:
         handler.addFilter(_not_reported_below)
