@@ -85,28 +85,20 @@ def _propagate(order: list[Node], known: dict[Entry | tuple[int, int], Any], rul
             if node.op is None:
                 continue
             keys = [(id(src), idx) for src, idx in node.inputs]
-            ins = [values.get(k) for k in keys]
-            new_ins, outs = rule(node.op, list(ins))
-            for k, old, new in zip(keys, ins, new_ins):
+            new_ins, outs = rule(node.op, [values.get(k) for k in keys])
+            found = [(k, v, "input", "inferred elsewhere") for k, v in zip(keys, new_ins)]
+            found += [((id(node), i), v, "output", "required by its consumers")
+                      for i, v in enumerate(outs)]
+            for key, new, side, source in found:
                 if new is None:
-                    continue
-                if old is None:
-                    values[k] = new
-                    changed = True
-                elif _differ(old, new):
-                    raise ShapeInferenceError(f"{node.op.op_name} '{node.name}': input {what} {new} "
-                                              f"contradicts {old} inferred elsewhere")
-            for i, out in enumerate(outs):
-                key = (id(node), i)
-                if out is None:
                     continue
                 old = values.get(key)
                 if old is None:
-                    values[key] = out
+                    values[key] = new
                     changed = True
-                elif _differ(old, out):
-                    raise ShapeInferenceError(f"{node.op.op_name} '{node.name}': output {what} {out} "
-                                              f"contradicts {old} required by its consumers")
+                elif _differ(old, new):
+                    raise ShapeInferenceError(f"{node.op.op_name} '{node.name}': {side} {what} {new} "
+                                              f"contradicts {old} {source}")
         if not changed:
             break
     return values
