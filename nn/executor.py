@@ -195,11 +195,13 @@ class Executor:
                 outs = [self._values[k] for k in step.out_keys]
                 ogs = [grads.pop(k, None) for k in step.out_keys]
                 ogs = [xp.zeros_like(o) if g is None else g for g, o in zip(ogs, outs)]
+                self._runtime.needs_grad = step.needs_grad
                 in_grads = op.backward(xp, ogs, [self._values[k] for k in step.in_keys], outs,
                                        self._states[id(step.node)], self._runtime)
                 for key, grad, need in zip(step.in_keys, in_grads, step.needs_grad):
                     if need and grad is not None:
                         _accumulate(grads, key, grad)
+            self._runtime.needs_grad = None
             for node in self._arg_nodes:
                 req = self._grad_req[node.name]
                 if req == "null":

@@ -262,6 +262,13 @@ class Runtime:
     def __init__(self, xp: Any, seed: int | None = None):
         self.xp = xp
         self._rng = xp.random.RandomState(seed)
+        # Per argument of the op whose backward runs: does its gradient flow anywhere?
+        # The executor sets it before each backward call; None means every one does.
+        self.needs_grad: Sequence[bool] | None = None
+
+    def wants(self, index: int) -> bool:
+        """Whether backward must compute argument ``index``'s gradient (else may return None)."""
+        return self.needs_grad is None or self.needs_grad[index]
 
     def uniform(self, shape: Shape, dtype: Any) -> Any:
         """Uniform [0, 1) samples of ``dtype`` on the runtime's device."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from framestream.nn.ops import _cpu_kernels as kernels
 from framestream.nn.ops._base import (
     Operator,
     P,
@@ -77,6 +80,42 @@ def conv_nd_grad_weight(xp: Any, x: Any, dy_rows: Any, win: Window, groups: int,
     """Gradient of ``conv_nd`` wrt w: dy rows times the transposed columns, per group."""
     cols, _ = _columns(xp, x, win, groups)
     return xp.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(w_shape)
+
+
+# ---------------------------------------------------------------- the compiled 2-D path
+
+
+def _fast(xp: Any, x: Any, w: Any, win: Window, batches: list[slice]) -> bool:
+    """2-D, NumPy, one batch chunk, float32/64: compiled im2col/col2im and fused transposes."""
+    return len(win.kernel) == 2 and len(batches) == 1 and kernels.usable(xp, x, w)
+
+
+def fast_conv(x: Any, w: Any, bias: Any, win: Window, groups: int) -> tuple[Any, Any]:
+    """``conv_nd`` plus bias on the compiled path; also returns the columns for backward."""
+    n, f = x.shape[0], w.shape[0]
+    out = win.out_shape(x.shape[2:])
+    cols = kernels.im2col(pad_spatial(np, x, win.pad), win.kernel, win.stride, win.dilate, out)
+    rows = np.matmul(w.reshape(groups, f // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
+    return kernels.rows_to_nchw(rows.reshape(f, -1), n, out, bias), cols
+
+
+def fast_conv_grads(dy: Any, w: Any, cols: Any, win: Window, groups: int, x_shape: Shape,
+                    want_data: bool) -> tuple[Any, Any, Any]:
+    """(dx or None, dw, dbias) of ``fast_conv`` from the columns it kept."""
+    f, c = w.shape[0], x_shape[1]
+    dy_rows, dbias = kernels.nchw_to_rows(dy)
+    dy_rows = dy_rows.reshape(groups, f // groups, -1)
+    cols = cols.reshape(groups, -1, cols.shape[1])
+    dw = np.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(w.shape)
+    if not want_data:
+        return None, dw, dbias
+    dcols = np.matmul(w.reshape(groups, f // groups, -1).transpose(0, 2, 1), dy_rows)
+    spatial = x_shape[2:]
+    padded = (*x_shape[:2], *(s + 2 * p for s, p in zip(spatial, win.pad)))
+    out = win.out_shape(tuple(spatial))
+    dx = kernels.col2im(dcols.reshape(c * size_of(win.kernel), -1), padded, win.kernel,
+                        win.stride, win.dilate, out)
+    return np.ascontiguousarray(crop(dx, win.pad, tuple(spatial))), dw, dbias
 
 
 # ---------------------------------------------------------------- shared parameter rules
@@ -225,6 +264,9 @@ class Convolution(_ConvBase):
     def forward(self, xp, inputs, is_train, rt):
         x, w, g = inputs[0], inputs[1], self.p.num_group
         win, batches = self._plan(x)
+        if _fast(xp, x, w, win, batches):
+            y, cols = fast_conv(x, w, None if self.p.no_bias else inputs[2], win, g)
+            return [y], cols if is_train else None
         y = _concat(xp, [conv_nd(xp, x[b], w, win, g) for b in batches])
         if not self.p.no_bias:
             y += self._bias_view(inputs[2])
@@ -233,12 +275,18 @@ class Convolution(_ConvBase):
     def backward(self, xp, out_grads, inputs, outputs, state, rt):
         x, w, g, dy = inputs[0], inputs[1], self.p.num_group, out_grads[0]
         win, batches = self._plan(x)
+        if state is not None and _fast(xp, dy, w, win, batches):
+            dx, dw, dbias = fast_conv_grads(dy, w, state, win, g, x.shape, rt.wants(0))
+            return [dx, dw] if self.p.no_bias else [dx, dw, dbias]
         dxs, dw = [], 0
         for b in batches:
             dy_rows = group_rows(xp, dy[b], g)
+            if not rt.wants(0):
+                dw = dw + conv_nd_grad_weight(xp, x[b], dy_rows, win, g, w.shape)
+                continue
             dxs.append(conv_nd_grad_data(xp, dy_rows, w, win, g, x[b].shape))
             dw = dw + conv_nd_grad_weight(xp, x[b], dy_rows, win, g, w.shape)
-        grads = [_concat(xp, dxs), dw]
+        grads = [_concat(xp, dxs) if dxs else None, dw]
         if not self.p.no_bias:
             grads.append(self._bias_grad(dy))
         return grads

@@ -69,7 +69,8 @@ class FullyConnected(Operator):
         data, weight = inputs[0], inputs[1]
         dy = out_grads[0].reshape(-1, self.p.num_hidden)
         x2 = self._as_2d(data)
-        grads = [(dy @ weight).reshape(data.shape), dy.T @ x2]
+        dx = (dy @ weight).reshape(data.shape) if rt.wants(0) else None
+        grads = [dx, dy.T @ x2]
         if not self.p.no_bias:
             grads.append(dy.sum(axis=0))
         return grads

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from framestream.nn.ops import _cpu_kernels as kernels
 from framestream.nn.ops._base import (
     Operator,
     P,
@@ -79,10 +82,24 @@ class BatchNorm(Operator):
         bshape = tuple(x.shape[axis] if i == axis else 1 for i in range(x.ndim))
         return reduce, bshape
 
+    def _compiled(self, xp: Any, x: Any) -> bool:
+        return self.p.axis % x.ndim == 1 and x.ndim >= 2 and kernels.usable(xp, x)
+
     def forward(self, xp, inputs, is_train, rt: Runtime):
         x, gamma, beta, moving_mean, moving_var = inputs
         reduce, bshape = self._layout(x)
         batch_stats = is_train and not self.p.use_global_stats
+        if self._compiled(xp, x):
+            # x-hat is recomputed in backward from x, mean and invstd rather than stored.
+            if batch_stats:
+                mean, var = kernels.bn_stats(x)
+            else:
+                mean, var = moving_mean.astype(x.dtype), moving_var.astype(x.dtype)
+            invstd = 1 / np.sqrt(var + self.p.eps)
+            scale = invstd if self.p.fix_gamma else invstd * gamma
+            out = kernels.bn_apply(x, mean, scale, beta)
+            outs = [out, mean, invstd] if self.p.output_mean_var else [out]
+            return outs, (None, invstd, mean, var, batch_stats)
         if batch_stats:
             mean = x.mean(axis=reduce)
             centred = x - mean.reshape(bshape)
@@ -97,12 +114,24 @@ class BatchNorm(Operator):
         outs = [out, mean, invstd] if self.p.output_mean_var else [out]
         return outs, (xhat, invstd, mean, var, batch_stats)
 
+    def _update_moving(self, moving_mean: Any, moving_var: Any, mean: Any, var: Any) -> None:
+        """MXNet 1.x folds the batch statistics into the moving ones in backward, in place."""
+        m = self.p.momentum
+        moving_mean[...] = moving_mean * m + mean * (1 - m)
+        moving_var[...] = moving_var * m + var * (1 - m)
+
     def backward(self, xp, out_grads, inputs, outputs, state, rt):
         """Gradients from the ``output`` head only (MXNet ignores those of mean and var)."""
         x, gamma, moving_mean, moving_var = inputs[0], inputs[1], inputs[-2], inputs[-1]
         xhat, invstd, mean, var, batch_stats = state
         reduce, bshape = self._layout(x)
         dy = out_grads[0]
+        if xhat is None:  # the compiled forward
+            scale = invstd if self.p.fix_gamma else invstd * gamma
+            dx, dgamma, dbeta = kernels.bn_grad(x, dy, mean, invstd, scale, batch_stats)
+            if batch_stats:
+                self._update_moving(moving_mean, moving_var, mean, var)
+            return [dx, xp.zeros_like(gamma) if self.p.fix_gamma else dgamma, dbeta]
         dbeta = dy.sum(axis=reduce)
         dgamma = (dy * xhat).sum(axis=reduce)
         scale = invstd if self.p.fix_gamma else invstd * gamma
@@ -110,9 +139,7 @@ class BatchNorm(Operator):
             count = x.size // x.shape[self.p.axis % x.ndim]
             dx = (dy - dbeta.reshape(bshape) / count - xhat * (dgamma.reshape(bshape) / count))
             dx = dx * scale.reshape(bshape)
-            m = self.p.momentum
-            moving_mean[...] = moving_mean * m + mean * (1 - m)
-            moving_var[...] = moving_var * m + var * (1 - m)
+            self._update_moving(moving_mean, moving_var, mean, var)
         else:
             dx = dy * scale.reshape(bshape)
         if self.p.fix_gamma:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from framestream.errors import NNError
+from framestream.nn.ops import _cpu_kernels as kernels
 from framestream.nn.ops._base import (
     Operator,
     P,
@@ -189,6 +190,12 @@ class Pooling(Operator):
         if p.pool_type == "lp":
             view = self._view(xp, _lp_power(xp, x, p.p_value), win, out)
             return [_lp_root(xp, window_reduce(xp, view, xp.add, win), p.p_value)], None
+        if p.pool_type == "max" and len(out) == 2 and kernels.usable(xp, x):
+            # Compiled: the max and its winner in one pass; backward scatters by the winner.
+            fill = float(np.finfo(x.dtype).min)
+            padded = pad_spatial(xp, x, win.pad, win.extra(x.shape[2:], out), fill)
+            y, winner = kernels.max_pool(padded, win.kernel, win.stride, out)
+            return [y], (winner, padded.shape)
         view = self._view(xp, x, win, out)
         y = window_reduce(xp, view, xp.maximum if p.pool_type == "max" else xp.add, win)
         if p.pool_type == "avg":
@@ -201,6 +208,10 @@ class Pooling(Operator):
             return [self._global_backward(xp, x, y, dy)]
         win, out = self._geometry([tuple(x.shape)])
         kind = self.p.pool_type
+        if state is not None:  # the compiled max path kept each output's winner
+            winner, padded_shape = state
+            dx = kernels.max_unpool(dy, winner, padded_shape)
+            return [np.ascontiguousarray(crop(dx, win.pad, x.shape[2:]))]
         if kind in ("max", "lp"):
             view = self._view(xp, x, win, out)
         if kind == "max":

@@ -1,0 +1,344 @@
+"""Compiled CPU kernels (numba) for the loops NumPy does badly: window copies and scatters.
+
+im2col/col2im, max pooling with its argmax, the NCHW <-> (F, N*P) transposes around a
+convolution's GEMM, and BatchNorm's per-channel passes are each one tight loop here
+instead of a chain of NumPy temporaries. Every kernel has a NumPy twin in the op modules,
+which CuPy runs and which the tests compare against; ``usable(xp, *arrays)`` says when the
+compiled path applies (NumPy arrays, float32/float64, 2-D spatial). Kernels are serial and
+release the GIL, so Dask's worker threads may run them concurrently; BLAS keeps its threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+try:  # numba is a dependency, but a broken install must not break the NumPy path
+    import numba
+
+    _DISABLED = os.environ.get("FRAMESTREAM_NUMBA", "1") == "0"
+except ImportError:  # pragma: no cover - exercised only without numba
+    numba = None
+    _DISABLED = True
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def usable(xp: Any, *arrays: Any) -> bool:
+    """True when the compiled kernels can take these arrays (NumPy, float32/64, same dtype)."""
+    if _DISABLED or xp is not np:
+        return False
+    dtype = arrays[0].dtype
+    return dtype in _FLOATS and all(a.dtype == dtype for a in arrays)
+
+
+# Reassociation lets LLVM vectorise sums; no-NaN/no-inf assumptions stay off, so NaN and
+# infinity propagate as in NumPy.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def _jit(fn: Any) -> Any:
+    """Compile a module-level kernel once and cache it on disk."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")(fn)
+
+
+def _compile(fn: Any) -> Any:
+    """Compile a kernel made for one geometry (a closure; numba cannot cache it on disk)."""
+    if numba is None:
+        return fn
+    return numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy")(fn)
+
+
+# ---------------------------------------------------------------- convolution windows
+#
+# Window kernels are compiled once per geometry (kernel, stride, dilation) with the
+# geometry as constants, so LLVM unrolls the window loops: several times faster than one
+# kernel taking the sizes as arguments. Inputs arrive already padded (``pad_spatial``),
+# which keeps bounds checks out of the loops.
+
+
+def threads() -> int:
+    """Threads a kernel may split its channels over: FRAMESTREAM_NUM_THREADS, else the CPUs."""
+    return int(os.environ.get("FRAMESTREAM_NUM_THREADS") or len(os.sched_getaffinity(0)))
+
+
+_SPLIT_ABOVE = 1 << 18  # elements; below this a split costs more than it saves
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="framestream-kernel")
+
+
+def _by_sample(kernel: Any, samples: int, size: int, *args: Any) -> None:
+    """Run ``kernel(*args, n0, n1)`` over ranges of the batch, in parallel when the work is big.
+
+    The kernels release the GIL and each sample's values are disjoint, so the parts need no
+    locking. Our own pool rather than numba's parallel layer, whose default (workqueue)
+    aborts when two threads (Dask's workers, say) launch kernels at once.
+    """
+    parts = min(threads(), samples) if size >= _SPLIT_ABOVE else 1
+    if parts <= 1:
+        kernel(*args, 0, samples)
+        return
+    edges = [samples * i // parts for i in range(parts + 1)]
+    jobs = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(edges[1:-1], edges[2:])]
+    kernel(*args, edges[0], edges[1])
+    for job in jobs:
+        job.result()
+
+
+@functools.cache
+def _im2col_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> Any:
+    def im2col(x, cols, oh, ow, n0, n1):  # pragma: no cover - compiled
+        c = x.shape[1]
+        plane = oh * ow
+        for ci in range(c):
+            for ki in range(kh):
+                for kj in range(kw):
+                    row = cols[(ci * kh + ki) * kw + kj]
+                    for ni in range(n0, n1):
+                        image = x[ni, ci]
+                        for oy in range(oh):
+                            line = image[oy * sh + ki * dh]
+                            at = ni * plane + oy * ow
+                            for ox in range(ow):
+                                row[at + ox] = line[ox * sw + kj * dw]
+    return _compile(im2col)
+
+
+@functools.cache
+def _col2im_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> Any:
+    def col2im(cols, dx, oh, ow, n0, n1):  # pragma: no cover - compiled
+        c = dx.shape[1]
+        plane = oh * ow
+        for ci in range(c):
+            for ki in range(kh):
+                for kj in range(kw):
+                    row = cols[(ci * kh + ki) * kw + kj]
+                    for ni in range(n0, n1):
+                        image = dx[ni, ci]
+                        for oy in range(oh):
+                            line = image[oy * sh + ki * dh]
+                            at = ni * plane + oy * ow
+                            for ox in range(ow):
+                                line[ox * sw + kj * dw] += row[at + ox]
+    return _compile(col2im)
+
+
+def im2col(padded: np.ndarray, kernel: tuple, stride: tuple, dilate: tuple,
+           out: tuple) -> np.ndarray:
+    """(C*kh*kw, N*oh*ow) columns of an already padded 2-D (N, C, H, W) input."""
+    n, c = padded.shape[:2]
+    cols = np.empty((c * kernel[0] * kernel[1], n * out[0] * out[1]), dtype=padded.dtype)
+    _by_sample(_im2col_kernel(*kernel, *stride, *dilate), n, cols.size,
+                np.ascontiguousarray(padded), cols, *out)
+    return cols
+
+
+def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple, dilate: tuple,
+           out: tuple) -> np.ndarray:
+    """Adjoint of ``im2col``: window columns summed back into a padded (N, C, H, W) array."""
+    dx = np.zeros(padded_shape, dtype=cols.dtype)
+    _by_sample(_col2im_kernel(*kernel, *stride, *dilate), padded_shape[0], cols.size,
+                np.ascontiguousarray(cols), dx, *out)
+    return dx
+
+
+@_jit
+def _rows_to_nchw(rows, y, bias, has_bias):  # pragma: no cover - compiled
+    n, f, p = y.shape
+    for ni in range(n):
+        for fi in range(f):
+            b = bias[fi] if has_bias else 0
+            at = ni * p
+            for k in range(p):
+                y[ni, fi, k] = rows[fi, at + k] + b
+
+
+@_jit
+def _nchw_to_rows(y, rows, dbias):  # pragma: no cover - compiled
+    n, f, p = y.shape
+    for fi in range(f):
+        acc = 0.0
+        for ni in range(n):
+            at = ni * p
+            for k in range(p):
+                v = y[ni, fi, k]
+                rows[fi, at + k] = v
+                acc += v
+        dbias[fi] = acc
+
+
+def rows_to_nchw(rows: np.ndarray, n: int, out: tuple, bias: np.ndarray | None) -> np.ndarray:
+    """(F, N*P) GEMM output -> (N, F, *out), plus the bias, in one pass."""
+    f = rows.shape[0]
+    y = np.empty((n, f, out[0] * out[1]), dtype=rows.dtype)
+    has_bias = bias is not None
+    _rows_to_nchw(rows, y, bias if has_bias else rows[:, 0], has_bias)
+    return y.reshape(n, f, *out)
+
+
+def nchw_to_rows(dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F, *out) -> (F, N*P) rows for the GEMMs, and the per-F sum (the bias gradient)."""
+    n, f = dy.shape[:2]
+    flat = np.ascontiguousarray(dy).reshape(n, f, -1)
+    rows = np.empty((f, flat.shape[0] * flat.shape[2]), dtype=dy.dtype)
+    dbias = np.empty(f, dtype=dy.dtype)
+    _nchw_to_rows(flat, rows, dbias)
+    return rows, dbias
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+@functools.cache
+def _max_pool_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
+    def max_pool(x, y, arg):  # pragma: no cover - compiled
+        n, c, w = x.shape[0], x.shape[1], x.shape[3]
+        oh, ow = y.shape[2], y.shape[3]
+        for ni in range(n):
+            for ci in range(c):
+                image, out, win = x[ni, ci], y[ni, ci], arg[ni, ci]
+                for oy in range(oh):
+                    y0 = oy * sh
+                    for ox in range(ow):
+                        x0 = ox * sw
+                        best, where = image[y0, x0], y0 * w + x0
+                        for ki in range(kh):
+                            line = image[y0 + ki]
+                            for kj in range(kw):
+                                v = line[x0 + kj]
+                                gt = v > best  # strictly: the first maximum, row-major, wins
+                                best = v if gt else best
+                                where = (y0 + ki) * w + x0 + kj if gt else where
+                        out[oy, ox] = best
+                        win[oy, ox] = where
+    return _compile(max_pool)
+
+
+@_jit
+def _max_unpool(dy, arg, dx):  # pragma: no cover - compiled
+    n, c, oh, ow = dy.shape
+    for ni in range(n):
+        for ci in range(c):
+            grad, win, target = dy[ni, ci], arg[ni, ci], dx[ni, ci].reshape(-1)
+            for oy in range(oh):
+                for ox in range(ow):
+                    target[win[oy, ox]] += grad[oy, ox]
+
+
+def max_pool(padded: np.ndarray, kernel: tuple, stride: tuple,
+             out: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """2-D max pooling of an already padded input, and each output's winner.
+
+    The winner is the flat index (h*W + w, in the padded plane) of the first maximum in
+    row-major order, which is where MXNet's unpool_max routes the gradient.
+    """
+    n, c = padded.shape[:2]
+    y = np.empty((n, c, *out), dtype=padded.dtype)
+    arg = np.empty((n, c, *out), dtype=np.int32)
+    _max_pool_kernel(*kernel, *stride)(np.ascontiguousarray(padded), y, arg)
+    return y, arg
+
+
+def max_unpool(dy: np.ndarray, arg: np.ndarray, padded_shape: tuple) -> np.ndarray:
+    """Each output gradient added at its window's winner, in a zero padded-shape array."""
+    dx = np.zeros(padded_shape, dtype=dy.dtype)
+    _max_unpool(np.ascontiguousarray(dy), arg, dx)
+    return dx
+
+
+# ---------------------------------------------------------------- BatchNorm over axis 1
+
+
+@_jit
+def _bn_stats(x, mean, var):  # pragma: no cover - compiled
+    n, c, p = x.shape
+    count = n * p
+    for ci in range(c):
+        acc = 0.0
+        for ni in range(n):
+            for k in range(p):
+                acc += x[ni, ci, k]
+        m = acc / count
+        acc = 0.0
+        for ni in range(n):
+            for k in range(p):
+                d = x[ni, ci, k] - m
+                acc += d * d
+        mean[ci] = m
+        var[ci] = acc / count
+
+
+@_jit
+def _bn_apply(x, mean, scale, beta, out):  # pragma: no cover - compiled
+    n, c, p = x.shape
+    for ni in range(n):
+        for ci in range(c):
+            m, s, b = mean[ci], scale[ci], beta[ci]
+            for k in range(p):
+                out[ni, ci, k] = (x[ni, ci, k] - m) * s + b
+
+
+@_jit
+def _bn_grad(x, dy, mean, invstd, scale, dx, dgamma, dbeta, batch_stats):  # pragma: no cover
+    n, c, p = x.shape
+    count = n * p
+    for ci in range(c):
+        m, inv = mean[ci], invstd[ci]
+        sum_dy, sum_dy_xhat = 0.0, 0.0
+        for ni in range(n):
+            for k in range(p):
+                g = dy[ni, ci, k]
+                sum_dy += g
+                sum_dy_xhat += g * (x[ni, ci, k] - m) * inv
+        dbeta[ci], dgamma[ci] = sum_dy, sum_dy_xhat
+        s = scale[ci]
+        if batch_stats:
+            a, b = sum_dy / count, sum_dy_xhat / count
+            for ni in range(n):
+                for k in range(p):
+                    xhat = (x[ni, ci, k] - m) * inv
+                    dx[ni, ci, k] = (dy[ni, ci, k] - a - xhat * b) * s
+        else:
+            for ni in range(n):
+                for k in range(p):
+                    dx[ni, ci, k] = dy[ni, ci, k] * s
+
+
+def _as_ncp(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+
+
+def bn_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (axis 1) mean and biased variance, two-pass, accumulated in float64."""
+    c = x.shape[1]
+    mean, var = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
+    _bn_stats(_as_ncp(x), mean, var)
+    return mean, var
+
+
+def bn_apply(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(x - mean) * scale + beta per channel (axis 1), one pass."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    _bn_apply(_as_ncp(x), mean.astype(x.dtype), scale.astype(x.dtype), beta.astype(x.dtype),
+              out.reshape(_as_ncp(x).shape))
+    return out
+
+
+def bn_grad(x: np.ndarray, dy: np.ndarray, mean: np.ndarray, invstd: np.ndarray,
+            scale: np.ndarray, batch_stats: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dgamma, dbeta) of BatchNorm over axis 1, x-hat recomputed rather than stored."""
+    c = x.shape[1]
+    dx = np.empty(x.shape, dtype=x.dtype)
+    dgamma, dbeta = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
+    _bn_grad(_as_ncp(x), _as_ncp(dy), mean.astype(x.dtype), invstd.astype(x.dtype),
+             scale.astype(x.dtype), dx.reshape(_as_ncp(x).shape), dgamma, dbeta, batch_stats)
+    return dx, dgamma, dbeta
