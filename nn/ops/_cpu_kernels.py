@@ -76,18 +76,19 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="framestream-kernel")
 
 
-def _by_sample(kernel: Any, samples: int, size: int, *args: Any) -> None:
-    """Run ``kernel(*args, n0, n1)`` over ranges of the batch, in parallel when the work is big.
+def _in_parts(kernel: Any, count: int, size: int, *args: Any) -> None:
+    """Run ``kernel(*args, lo, hi)`` over ranges of [0, count) of its outer axis (samples or
+    channels), in parallel when ``size`` elements make it worth it.
 
-    The kernels release the GIL and each sample's values are disjoint, so the parts need no
-    locking. Our own pool rather than numba's parallel layer, whose default (workqueue)
-    aborts when two threads (Dask's workers, say) launch kernels at once.
+    The kernels release the GIL and write disjoint parts, so the parts need no locking. Our
+    own pool rather than numba's parallel layer, whose default (workqueue) aborts when two
+    threads (Dask's workers, say) launch kernels at once.
     """
-    parts = min(threads(), samples) if size >= _SPLIT_ABOVE else 1
+    parts = min(threads(), count) if size >= _SPLIT_ABOVE else 1
     if parts <= 1:
-        kernel(*args, 0, samples)
+        kernel(*args, 0, count)
         return
-    edges = [samples * i // parts for i in range(parts + 1)]
+    edges = [count * i // parts for i in range(parts + 1)]
     jobs = [_pool().submit(kernel, *args, lo, hi) for lo, hi in zip(edges[1:-1], edges[2:])]
     kernel(*args, edges[0], edges[1])
     for job in jobs:
@@ -137,7 +138,7 @@ def im2col(padded: np.ndarray, kernel: tuple, stride: tuple, dilate: tuple,
     """(C*kh*kw, N*oh*ow) columns of an already padded 2-D (N, C, H, W) input."""
     n, c = padded.shape[:2]
     cols = np.empty((c * kernel[0] * kernel[1], n * out[0] * out[1]), dtype=padded.dtype)
-    _by_sample(_im2col_kernel(*kernel, *stride, *dilate), n, cols.size,
+    _in_parts(_im2col_kernel(*kernel, *stride, *dilate), n, cols.size,
                 np.ascontiguousarray(padded), cols, *out)
     return cols
 
@@ -146,15 +147,15 @@ def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple, 
            out: tuple) -> np.ndarray:
     """Adjoint of ``im2col``: window columns summed back into a padded (N, C, H, W) array."""
     dx = np.zeros(padded_shape, dtype=cols.dtype)
-    _by_sample(_col2im_kernel(*kernel, *stride, *dilate), padded_shape[0], cols.size,
+    _in_parts(_col2im_kernel(*kernel, *stride, *dilate), padded_shape[0], cols.size,
                 np.ascontiguousarray(cols), dx, *out)
     return dx
 
 
 @_jit
-def _rows_to_nchw(rows, y, bias, has_bias):  # pragma: no cover - compiled
-    n, f, p = y.shape
-    for ni in range(n):
+def _rows_to_nchw(rows, y, bias, has_bias, n0, n1):  # pragma: no cover - compiled
+    f, p = y.shape[1], y.shape[2]
+    for ni in range(n0, n1):
         for fi in range(f):
             b = bias[fi] if has_bias else 0
             at = ni * p
@@ -163,9 +164,9 @@ def _rows_to_nchw(rows, y, bias, has_bias):  # pragma: no cover - compiled
 
 
 @_jit
-def _nchw_to_rows(y, rows, dbias):  # pragma: no cover - compiled
-    n, f, p = y.shape
-    for fi in range(f):
+def _nchw_to_rows(y, rows, dbias, f0, f1):  # pragma: no cover - compiled
+    n, p = y.shape[0], y.shape[2]
+    for fi in range(f0, f1):
         acc = 0.0
         for ni in range(n):
             at = ni * p
@@ -181,7 +182,7 @@ def rows_to_nchw(rows: np.ndarray, n: int, out: tuple, bias: np.ndarray | None) 
     f = rows.shape[0]
     y = np.empty((n, f, out[0] * out[1]), dtype=rows.dtype)
     has_bias = bias is not None
-    _rows_to_nchw(rows, y, bias if has_bias else rows[:, 0], has_bias)
+    _in_parts(_rows_to_nchw, n, y.size, rows, y, bias if has_bias else rows[:, 0], has_bias)
     return y.reshape(n, f, *out)
 
 
@@ -191,7 +192,7 @@ def nchw_to_rows(dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = np.ascontiguousarray(dy).reshape(n, f, -1)
     rows = np.empty((f, flat.shape[0] * flat.shape[2]), dtype=dy.dtype)
     dbias = np.empty(f, dtype=dy.dtype)
-    _nchw_to_rows(flat, rows, dbias)
+    _in_parts(_nchw_to_rows, f, rows.size, flat, rows, dbias)
     return rows, dbias
 
 
@@ -200,10 +201,9 @@ def nchw_to_rows(dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def _max_pool_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
-    def max_pool(x, y, arg):  # pragma: no cover - compiled
-        n, c, w = x.shape[0], x.shape[1], x.shape[3]
-        oh, ow = y.shape[2], y.shape[3]
-        for ni in range(n):
+    def max_pool(x, y, arg, oh, ow, n0, n1):  # pragma: no cover - compiled
+        c, w = x.shape[1], x.shape[3]
+        for ni in range(n0, n1):
             for ci in range(c):
                 image, out, win = x[ni, ci], y[ni, ci], arg[ni, ci]
                 for oy in range(oh):
@@ -215,7 +215,7 @@ def _max_pool_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
                             line = image[y0 + ki]
                             for kj in range(kw):
                                 v = line[x0 + kj]
-                                gt = v > best  # strictly: the first maximum, row-major, wins
+                                gt = v > best  # strictly: the first maximum wins
                                 best = v if gt else best
                                 where = (y0 + ki) * w + x0 + kj if gt else where
                         out[oy, ox] = best
@@ -223,35 +223,72 @@ def _max_pool_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
     return _compile(max_pool)
 
 
+@functools.cache
+def _max_pool_edges_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
+    def window(image, oy, ox, lowest):  # pragma: no cover - compiled
+        h, w = image.shape
+        y0, x0 = oy * sh, ox * sw
+        if y0 >= h or x0 >= w:
+            return lowest, -1
+        best, where = image[y0, x0], y0 * w + x0
+        for iy in range(y0, min(y0 + kh, h)):
+            for ix in range(x0, min(x0 + kw, w)):
+                v = image[iy, ix]
+                gt = v > best
+                best = v if gt else best
+                where = iy * w + ix if gt else where
+        return best, where
+
+    window = _compile(window)
+
+    def edges(x, y, arg, oh, ow, lowest):  # pragma: no cover - compiled
+        """Outputs past (oh, ow): ``full`` windows running off the end, clipped to the input."""
+        n, c = x.shape[0], x.shape[1]
+        oh_all, ow_all = y.shape[2], y.shape[3]
+        for ni in range(n):
+            for ci in range(c):
+                image, out, win = x[ni, ci], y[ni, ci], arg[ni, ci]
+                for oy in range(oh_all):
+                    for ox in range(ow if oy < oh else 0, ow_all):
+                        out[oy, ox], win[oy, ox] = window(image, oy, ox, lowest)
+    return _compile(edges)
+
+
 @_jit
-def _max_unpool(dy, arg, dx):  # pragma: no cover - compiled
-    n, c, oh, ow = dy.shape
-    for ni in range(n):
+def _max_unpool(dy, arg, dx, n0, n1):  # pragma: no cover - compiled
+    c, oh, ow = dy.shape[1], dy.shape[2], dy.shape[3]
+    for ni in range(n0, n1):
         for ci in range(c):
             grad, win, target = dy[ni, ci], arg[ni, ci], dx[ni, ci].reshape(-1)
             for oy in range(oh):
                 for ox in range(ow):
-                    target[win[oy, ox]] += grad[oy, ox]
+                    where = win[oy, ox]
+                    if where >= 0:
+                        target[where] += grad[oy, ox]
 
 
-def max_pool(padded: np.ndarray, kernel: tuple, stride: tuple,
-             out: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """2-D max pooling of an already padded input, and each output's winner.
+def max_pool(x: np.ndarray, kernel: tuple, stride: tuple, out: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """2-D max pooling of an unpadded input (pad it first) and each output's winner.
 
-    The winner is the flat index (h*W + w, in the padded plane) of the first maximum in
-    row-major order, which is where MXNet's unpool_max routes the gradient.
+    The winner is the flat index h*W + w of the first maximum in row-major order, where
+    MXNet's unpool_max routes the gradient. ``full``-convention windows that run past the
+    end are clipped to the input; one wholly past it gives the lowest value and winner -1.
     """
-    n, c = padded.shape[:2]
-    y = np.empty((n, c, *out), dtype=padded.dtype)
+    n, c, h, w = x.shape
+    x = np.ascontiguousarray(x)
+    y = np.empty((n, c, *out), dtype=x.dtype)
     arg = np.empty((n, c, *out), dtype=np.int32)
-    _max_pool_kernel(*kernel, *stride)(np.ascontiguousarray(padded), y, arg)
+    inside = [min(o, (size - k) // s + 1) for o, size, k, s in zip(out, (h, w), kernel, stride)]
+    _in_parts(_max_pool_kernel(*kernel, *stride), n, x.size, x, y, arg, *inside)
+    if tuple(inside) != tuple(out):
+        _max_pool_edges_kernel(*kernel, *stride)(x, y, arg, *inside, np.finfo(x.dtype).min)
     return y, arg
 
 
-def max_unpool(dy: np.ndarray, arg: np.ndarray, padded_shape: tuple) -> np.ndarray:
-    """Each output gradient added at its window's winner, in a zero padded-shape array."""
-    dx = np.zeros(padded_shape, dtype=dy.dtype)
-    _max_unpool(np.ascontiguousarray(dy), arg, dx)
+def max_unpool(dy: np.ndarray, arg: np.ndarray, shape: tuple) -> np.ndarray:
+    """Each output gradient added at its window's winner, in a zero array of ``shape``."""
+    dx = np.zeros(shape, dtype=dy.dtype)
+    _in_parts(_max_unpool, shape[0], dx.size, np.ascontiguousarray(dy), arg, dx)
     return dx
 
 
@@ -259,10 +296,10 @@ def max_unpool(dy: np.ndarray, arg: np.ndarray, padded_shape: tuple) -> np.ndarr
 
 
 @_jit
-def _bn_stats(x, mean, var):  # pragma: no cover - compiled
-    n, c, p = x.shape
+def _bn_stats(x, mean, var, c0, c1):  # pragma: no cover - compiled
+    n, p = x.shape[0], x.shape[2]
     count = n * p
-    for ci in range(c):
+    for ci in range(c0, c1):
         acc = 0.0
         for ni in range(n):
             for k in range(p):
@@ -278,9 +315,9 @@ def _bn_stats(x, mean, var):  # pragma: no cover - compiled
 
 
 @_jit
-def _bn_apply(x, mean, scale, beta, out):  # pragma: no cover - compiled
-    n, c, p = x.shape
-    for ni in range(n):
+def _bn_apply(x, mean, scale, beta, out, n0, n1):  # pragma: no cover - compiled
+    c, p = x.shape[1], x.shape[2]
+    for ni in range(n0, n1):
         for ci in range(c):
             m, s, b = mean[ci], scale[ci], beta[ci]
             for k in range(p):
@@ -288,10 +325,10 @@ def _bn_apply(x, mean, scale, beta, out):  # pragma: no cover - compiled
 
 
 @_jit
-def _bn_grad(x, dy, mean, invstd, scale, dx, dgamma, dbeta, batch_stats):  # pragma: no cover
-    n, c, p = x.shape
+def _bn_grad(x, dy, mean, invstd, scale, dx, dgamma, dbeta, batch_stats, c0, c1):  # pragma: no cover
+    n, p = x.shape[0], x.shape[2]
     count = n * p
-    for ci in range(c):
+    for ci in range(c0, c1):
         m, inv = mean[ci], invstd[ci]
         sum_dy, sum_dy_xhat = 0.0, 0.0
         for ni in range(n):
@@ -321,15 +358,16 @@ def bn_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel (axis 1) mean and biased variance, two-pass, accumulated in float64."""
     c = x.shape[1]
     mean, var = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
-    _bn_stats(_as_ncp(x), mean, var)
+    _in_parts(_bn_stats, c, x.size, _as_ncp(x), mean, var)
     return mean, var
 
 
 def bn_apply(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """(x - mean) * scale + beta per channel (axis 1), one pass."""
     out = np.empty(x.shape, dtype=x.dtype)
-    _bn_apply(_as_ncp(x), mean.astype(x.dtype), scale.astype(x.dtype), beta.astype(x.dtype),
-              out.reshape(_as_ncp(x).shape))
+    flat = _as_ncp(x)
+    _in_parts(_bn_apply, x.shape[0], x.size, flat, mean.astype(x.dtype), scale.astype(x.dtype),
+              beta.astype(x.dtype), out.reshape(flat.shape))
     return out
 
 
@@ -339,6 +377,7 @@ def bn_grad(x: np.ndarray, dy: np.ndarray, mean: np.ndarray, invstd: np.ndarray,
     c = x.shape[1]
     dx = np.empty(x.shape, dtype=x.dtype)
     dgamma, dbeta = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
-    _bn_grad(_as_ncp(x), _as_ncp(dy), mean.astype(x.dtype), invstd.astype(x.dtype),
-             scale.astype(x.dtype), dx.reshape(_as_ncp(x).shape), dgamma, dbeta, batch_stats)
+    flat = _as_ncp(x)
+    _in_parts(_bn_grad, c, x.size, flat, _as_ncp(dy), mean.astype(x.dtype), invstd.astype(x.dtype),
+              scale.astype(x.dtype), dx.reshape(flat.shape), dgamma, dbeta, batch_stats)
     return dx, dgamma, dbeta

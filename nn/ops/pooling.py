@@ -193,7 +193,7 @@ class Pooling(Operator):
         if p.pool_type == "max" and len(out) == 2 and kernels.usable(xp, x):
             # Compiled: the max and its winner in one pass; backward scatters by the winner.
             fill = float(np.finfo(x.dtype).min)
-            padded = pad_spatial(xp, x, win.pad, win.extra(x.shape[2:], out), fill)
+            padded = pad_spatial(xp, x, win.pad, None, fill)
             y, winner = kernels.max_pool(padded, win.kernel, win.stride, out)
             return [y], (winner, padded.shape)
         view = self._view(xp, x, win, out)
@@ -211,7 +211,7 @@ class Pooling(Operator):
         if state is not None:  # the compiled max path kept each output's winner
             winner, padded_shape = state
             dx = kernels.max_unpool(dy, winner, padded_shape)
-            return [np.ascontiguousarray(crop(dx, win.pad, x.shape[2:]))]
+            return [dx if padded_shape == x.shape else np.ascontiguousarray(crop(dx, win.pad, x.shape[2:]))]
         if kind in ("max", "lp"):
             view = self._view(xp, x, win, out)
         if kind == "max":
