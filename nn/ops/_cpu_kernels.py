@@ -381,3 +381,36 @@ def bn_grad(x: np.ndarray, dy: np.ndarray, mean: np.ndarray, invstd: np.ndarray,
     _in_parts(_bn_grad, c, x.size, flat, _as_ncp(dy), mean.astype(x.dtype), invstd.astype(x.dtype),
               scale.astype(x.dtype), dx.reshape(flat.shape), dgamma, dbeta, batch_stats)
     return dx, dgamma, dbeta
+
+
+# ---------------------------------------------------------------- activation gradients
+
+
+@_jit
+def _relu_grad(dy, y, dx, lo, hi):  # pragma: no cover - compiled
+    for i in range(lo, hi):
+        dx[i] = dy[i] if y[i] > 0 else 0
+
+
+@_jit
+def _sigmoid_grad(dy, y, dx, lo, hi):  # pragma: no cover - compiled
+    for i in range(lo, hi):
+        dx[i] = dy[i] * y[i] * (1 - y[i])
+
+
+@_jit
+def _tanh_grad(dy, y, dx, lo, hi):  # pragma: no cover - compiled
+    for i in range(lo, hi):
+        dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+# Each written with the output y alone (relu: y > 0 exactly where x > 0).
+ACTIVATION_GRADS = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_grad}
+
+
+def activation_grad(act: str, dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dy times the derivative of relu, sigmoid or tanh at output y, in one pass."""
+    flat_dy, flat_y = np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+    dx = np.empty(flat_dy.shape, dtype=dy.dtype)
+    _in_parts(ACTIVATION_GRADS[act], dx.size, dx.size, flat_dy, flat_y, dx)
+    return dx.reshape(dy.shape)

@@ -45,6 +45,8 @@ CASES = {
     "bn-fix-gamma": ((6, 3, 5, 4), _bn()),
     "bn-2d": ((8, 5), _bn(fix_gamma=False, eps=1e-5)),
     "bn-global-stats": ((6, 3, 5, 4), _bn(fix_gamma=False, use_global_stats=True)),
+    **{f"act-{kind}": ((4, 3, 5, 5), lambda d, kind=kind: mx.sym.Activation(data=d, act_type=kind))
+       for kind in ("relu", "tanh", "sigmoid")},
 }
 
 
