@@ -130,12 +130,26 @@ class ImageDecoder:
 
     def decode(self, images: np.ndarray, rows: np.ndarray, epoch: int, number: int) -> np.ndarray:
         """One batch: ``rows`` are the source row numbers (they key the random draws)."""
-        pixels = [self._pixels(img, int(row)) for img, row in zip(images, rows)]
+        pixels = self._raw_stack(images)
+        if pixels is None:
+            pixels = [self._pixels(img, int(row)) for img, row in zip(images, rows)]
         batch = self._crop_and_mirror(pixels, rows, epoch)
         out = self._normalise(batch)
         if self.options.random_flip and _coin((self.seed, epoch, _FLIP), number):
             out = np.ascontiguousarray(out[:, :, :, ::-1])
         return out
+
+    def _raw_stack(self, images: np.ndarray) -> np.ndarray | None:
+        """(N, H, W, C) uint8 in one copy when every image is RAW of the first image's size
+        and nothing is resized or converted (Fashion-MNIST, say); else None, for the
+        per-image path."""
+        h, w, c = self.first
+        if self.resize is not None or self.shape[0] != c or not len(images) or not all(
+                img is not None and img._format == "RAW" and img._height == h and img._width == w
+                and img._channels == c for img in images):
+            return None
+        data = b"".join(img._data for img in images)
+        return np.frombuffer(data, dtype=np.uint8).reshape(len(images), h, w, c)
 
     def _pixels(self, img: Image, row: int) -> np.ndarray:
         try:
@@ -166,11 +180,14 @@ class ImageDecoder:
             f"row {row} of image column {self.column!r} is {gw}x{gh}x{gc} (width x height x "
             f"channels) but the first image is {w}x{h}x{c}; images must share one size: {fix}")
 
-    def _crop_and_mirror(self, pixels: list[np.ndarray], rows: np.ndarray,
+    def _crop_and_mirror(self, pixels: list[np.ndarray] | np.ndarray, rows: np.ndarray,
                          epoch: int) -> np.ndarray:
         """(N, H, W, C) uint8: crops and mirrors as one gather when the sizes agree."""
         _, h, w = self.shape
-        sizes = np.array([p.shape[:2] for p in pixels], dtype=np.int64).reshape(-1, 2)
+        if isinstance(pixels, np.ndarray):  # one stack: every image the same size
+            sizes = np.tile(np.array(pixels.shape[1:3], dtype=np.int64), (len(pixels), 1))
+        else:
+            sizes = np.array([p.shape[:2] for p in pixels], dtype=np.int64).reshape(-1, 2)
         self._check_sizes(sizes, rows)
         if self.options.random_crop:
             u = row_uniforms((self.seed, epoch, _CROP), rows, 2)
@@ -181,6 +198,8 @@ class ImageDecoder:
         mirror = None
         if self.options.random_mirror:
             mirror = row_uniforms((self.seed, epoch, _MIRROR), rows, 1)[:, 0] < 0.5
+        if isinstance(pixels, np.ndarray):
+            return _gather(pixels, tops, lefts, h, w, mirror)
         if len(pixels) and (sizes == sizes[0]).all():
             return _gather(np.stack(pixels), tops, lefts, h, w, mirror)
         out = np.empty((len(pixels), h, w, self.shape[0]), dtype=np.uint8)
