@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from framestream.errors import NNError
+from framestream.nn._staging import DeviceStager
 from framestream.nn.context import Context, to_device, to_numpy
 from framestream.nn.ndarray import NDArray, array
 
@@ -50,6 +51,8 @@ class ExecutorGroup:
             rows = part.stop - part.start
             shapes = {n: (rows, *s[1:]) for n, s in [*data_shapes, *label_shapes] if n in arguments}
             self.execs.append(symbol.simple_bind(ctx, grad_req=grad_req, **shapes))
+        # GPU inputs arrive through pinned buffers on a side stream (see _staging); None on CPU.
+        self.stagers = [DeviceStager(ctx) if ctx.device_type == "gpu" else None for ctx in ctxs]
 
     # -- parameters ---------------------------------------------------------------------------
     def set_params(self, arg_params: dict[str, NDArray], aux_params: dict[str, NDArray]) -> None:
@@ -66,11 +69,14 @@ class ExecutorGroup:
 
     # -- one batch ---------------------------------------------------------------------------------
     def load_batch(self, batch: Any) -> None:
-        for exe, part in zip(self.execs, self.slices):
-            for name, value in zip(self.data_names, batch.data):
-                exe.arg_dict[name][:] = _rows(value, part)
-            for name, value in zip(self.label_names, batch.label or []):
-                exe.arg_dict[name][:] = _rows(value, part)
+        inputs = [*zip(self.data_names, batch.data), *zip(self.label_names, batch.label or [])]
+        for exe, part, stager in zip(self.execs, self.slices, self.stagers):
+            for name, value in inputs:
+                rows = _rows(value, part)
+                if stager is not None and isinstance(rows, np.ndarray):  # host rows only
+                    stager.load(exe.arg_dict[name], name, rows)
+                else:
+                    exe.arg_dict[name][:] = rows
 
     def forward(self, is_train: bool) -> None:
         for exe in self.execs:
