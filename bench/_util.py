@@ -1,11 +1,18 @@
-"""Shared helpers for the benchmarks: paths, thread settings, timing, machine info."""
+"""Shared helpers for the benchmarks: paths, thread settings, peer virtualenvs, timing, machine info.
+
+Only the standard library is imported at module level: the peer scripts (run inside
+bench/.venv-torch and bench/.venv-mxnet) import this module too.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,6 +25,8 @@ RESULTS = BENCH / "results"
 TMP = RESULTS / "tmp"
 THREADS = 2
 MB = 1e6
+TORCH_VENV = BENCH / ".venv-torch"
+MXNET_VENV = BENCH / ".venv-mxnet"
 
 
 def setup_env() -> Path:
@@ -51,6 +60,128 @@ def remove(path: str | os.PathLike) -> None:
         shutil.rmtree(p, ignore_errors=True)
     elif p.exists():
         p.unlink()
+
+
+def venv_python(venv: Path, packages: list[str]) -> Path:
+    """The python of a side virtualenv holding ``packages``, made once (peers whose
+    dependencies clash with the project's, e.g. MXNet's numpy<1.24)."""
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *packages], check=True)
+    return py
+
+
+def torch_python() -> Path:
+    """bench/.venv-torch: torch 2.13.0 CPU (installs from the local wheel)."""
+    return venv_python(TORCH_VENV, ["torch==2.13.0", "numpy", "pillow"])
+
+
+def mxnet_python() -> Path:
+    """bench/.venv-mxnet: Apache MXNet 1.9.1, which needs numpy < 1.24."""
+    return venv_python(MXNET_VENV, ["mxnet==1.9.1", "numpy==1.23.5"])
+
+
+def thread_env(threads: int = THREADS) -> dict[str, str]:
+    """The environment for a peer subprocess: every thread pool (OpenMP, BLAS, numba, MXNet's
+    operator pool) pinned to ``threads``. MXNet's engine keeps its one CPU worker
+    (``MXNET_CPU_WORKER_NTHREADS=1``, its default): each worker runs ops with OMP threads, so
+    more workers would mean workers x ``threads`` threads (measured slower here)."""
+    n = str(threads)
+    return {**os.environ, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "NUMBA_NUM_THREADS": n, "MXNET_CPU_WORKER_NTHREADS": "1", "MXNET_OMP_MAX_THREADS": n,
+            "PYTHONWARNINGS": "ignore"}
+
+
+def run_json(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a benchmark script; its last stdout line is a JSON object (stderr shown on failure)."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def interleaved(commands: dict[str, list[str]], reps: int, env: dict[str, str] | None = None,
+                quiet_wait_s: float = 20.0) -> dict[str, list[dict]]:
+    """Every command ``reps`` times in turn (a, b, c, a, b, c, ...) so drift hits all alike.
+
+    Each round first waits (up to ``quiet_wait_s``) for the CPUs to calm down; each run's
+    JSON gets ``foreign_share``, other processes' share of the CPUs while it ran."""
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    for _ in range(reps):
+        wait_for_quiet(max_wait_s=quiet_wait_s)
+        for name, cmd in commands.items():
+            out, share = with_foreign_share(lambda cmd=cmd: run_json(cmd, env))
+            runs[name].append({**out, "foreign_share": share})
+    return runs
+
+
+def with_foreign_share(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()``'s result and other processes' share of all CPUs while it ran (0-1)."""
+    load = ForeignLoad()
+    out = fn()
+    return out, load.result()["foreign_cpu_share"]
+
+
+def noisy_warning(res: dict[str, Any], limit: float = 0.2) -> list[str]:
+    """Markdown lines warning that other processes took over ``limit`` of the CPUs in some
+    repetition (``res["foreign_share"]``: lists by engine); empty when the run was quiet."""
+    worst = max((v for vs in res.get("foreign_share", {}).values() for v in vs), default=0.0)
+    if worst <= limit:
+        return []
+    return [f"**Noisy run**: other processes used up to {100 * worst:.0f}% of the CPUs during a repetition; "
+            "rerun on an idle machine before trusting these ratios.", ""]
+
+
+def shares(values: list[float]) -> str:
+    """Foreign CPU shares as percentages, for the markdown."""
+    return " ".join(f"{100 * v:.0f}%" for v in values)
+
+
+def time_steps(step: Callable[[], Any], steps: int, warmup: int, sync: Callable[[], Any] = lambda: None,
+               blocks: int = 5) -> float:
+    """Seconds per call of ``step``: ``warmup`` untimed calls, then ``steps`` calls timed in
+    ``blocks`` blocks, the median block kept (a burst of load from other processes spoils a
+    block, not the figure). ``sync()`` (waiting for an asynchronous engine) ends every block."""
+    for _ in range(warmup):
+        step()
+    sync()
+    per_block = max(1, steps // blocks)
+    times = []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(per_block):
+            step()
+        sync()
+        times.append((time.perf_counter() - t0) / per_block)
+    return statistics.median(times)
+
+
+def warm_pass_ms(fn: Callable[[], Any]) -> float:
+    """Milliseconds of one ``fn()`` after an untimed one (binding and first-call work)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t0)
+
+
+def fixed_batch(batch: int, seed: int = 0) -> tuple[Any, Any]:
+    """Random (batch, 1, 28, 28) float32 images and int64 labels 0-9, the same in every engine."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def speed_ratios(ours: float, peers: dict[str, float]) -> dict[str, Any]:
+    """Peer time / our time for each peer and the fastest one (>1: framestream is faster)."""
+    fastest = min(peers, key=peers.__getitem__)
+    return {**{f"vs_{k}": round(v / ours, 3) for k, v in peers.items()},
+            "fastest_peer": fastest, "vs_fastest": round(peers[fastest] / ours, 3)}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

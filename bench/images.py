@@ -12,14 +12,12 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _util import BENCH, THREADS, TMP, setup_env
+from _util import BENCH, THREADS, TMP, setup_env, torch_python
 
-TORCH_VENV = BENCH / ".venv-torch"
 MEAN, STD = (123.7, 116.3, 103.5), 57.6
 
 
@@ -34,15 +32,6 @@ def _photos(n: int) -> Path:
         for i in range(n):
             shutil.copyfile(sources[i % len(sources)], folder / f"{i:05d}.jpg")
     return folder
-
-
-def _torch_python() -> Path:
-    """A side virtualenv with torch 2.13.0 CPU (from the local wheel), made once."""
-    py = TORCH_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(TORCH_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy", "pillow"], check=True)
-    return py
 
 
 def _framestream(folder: Path, reps: int) -> dict[str, Any]:
@@ -69,7 +58,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     n, reps = (128, 2) if quick else (1024, 3)
     folder = _photos(n)
     ours = _framestream(folder, reps)
-    peer_out = subprocess.run([str(_torch_python()), str(BENCH / "_torch_images.py"), str(folder), str(THREADS), str(reps)],
+    peer_out = subprocess.run([str(torch_python()), str(BENCH / "_torch_images.py"), str(folder), str(THREADS), str(reps)],
                               capture_output=True, text=True, check=True)
     peer = json.loads(peer_out.stdout.strip().splitlines()[-1])
     med_ours, med_peer = statistics.median(ours["rates"]), statistics.median(peer["rates"])

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import RESULTS, ForeignLoad, machine_info, wait_for_quiet  # noqa: E402
 
-BENCHMARKS = ["frames_csv", "out_of_core", "images"]
+BENCHMARKS = ["frames_csv", "out_of_core", "images", "training", "streaming", "prediction"]
 
 
 def _result_path(name: str, quick: bool) -> Path:
