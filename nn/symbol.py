@@ -309,7 +309,7 @@ def _create(op_name: str, *args: Any, name: str | None = None, attr: dict | None
     for i, slot in enumerate(slots):
         value = positional[i] if i < len(positional) else inputs.get(slot)
         if value is None:  # MXNet copies the node's parameters and attributes onto it
-            auto = {**op.param_strings(), **attrs}
+            auto = {**op.param_strings(), **attrs, **op.input_attrs(slot)}
             entries.append((Node(None, f"{node_name}_{slot}", attrs=auto), 0))
         else:
             entries.append(_single_output(value, f"{op_name} '{node_name}' input {slot!r}"))

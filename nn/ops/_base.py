@@ -186,6 +186,10 @@ class Operator:
     def inputs(self) -> list[str]:
         return self.arguments() + self.aux_states()
 
+    def input_attrs(self, slot: str) -> dict[str, str]:
+        """Attributes MXNet sets on an input variable it creates (BatchNorm's ``__init__``)."""
+        return {}
+
     def param_strings(self) -> dict[str, str]:
         """The parameters as given, in MXNet's string form (for JSON and ``list_attr``)."""
         return {k: mx_str(v) for k, v in self.raw.items()}

@@ -82,6 +82,11 @@ class BatchNorm(Operator):
         bshape = tuple(x.shape[axis] if i == axis else 1 for i in range(x.ndim))
         return reduce, bshape
 
+    def input_attrs(self, slot: str) -> dict[str, str]:
+        """MXNet marks the moving statistics' initial values on the variables it makes."""
+        return {"moving_mean": {"__init__": '["zero", {}]'},
+                "moving_var": {"__init__": '["one", {}]'}}.get(slot, {})
+
     def _compiled(self, xp: Any, x: Any) -> bool:
         return self.p.axis % x.ndim == 1 and x.ndim >= 2 and kernels.usable(xp, x)
 

@@ -226,3 +226,18 @@ def test_print_summary_counts_parameters(capsys):
     assert "conv1(Convolution)" in text and "(1, 4, 4, 4)" in text
     assert f"Total params: {4 * 9 + 4 + 4 + 4 + 3 * 64 + 3}" in text  # BatchNorm counts gamma and beta
     assert capsys.readouterr().out.strip() == text.strip()
+
+
+def test_batchnorm_marks_its_moving_statistics_as_mxnet_does():
+    """MXNet writes ``__init__`` on the moving-statistics variables it creates; its own
+    Module.init_params needs them to initialise a symbol read from our JSON."""
+    import json
+
+    from tests.nn.conftest import MXNET_FIXTURES
+
+    theirs = {n["name"]: n.get("attrs", {}) for n in
+              json.loads((MXNET_FIXTURES / "seed_cnn-symbol.json").read_text())["nodes"]}
+    ours = {n["name"]: n.get("attrs", {}) for n in
+            json.loads(mx.sym.BatchNorm(mx.sym.Variable("data"), name="bn1").tojson())["nodes"]}
+    for name in ("bn1_gamma", "bn1_beta", "bn1_moving_mean", "bn1_moving_var"):
+        assert ours[name] == theirs[name], name
