@@ -231,10 +231,6 @@ def test_print_summary_counts_parameters(capsys):
 def test_batchnorm_marks_its_moving_statistics_as_mxnet_does():
     """MXNet writes ``__init__`` on the moving-statistics variables it creates; its own
     Module.init_params needs them to initialise a symbol read from our JSON."""
-    import json
-
-    from tests.nn.conftest import MXNET_FIXTURES
-
     theirs = {n["name"]: n.get("attrs", {}) for n in
               json.loads((MXNET_FIXTURES / "seed_cnn-symbol.json").read_text())["nodes"]}
     ours = {n["name"]: n.get("attrs", {}) for n in
