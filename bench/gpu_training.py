@@ -107,6 +107,23 @@ def staging_ms(batch: int) -> dict[str, float]:
             "staged_gb_s": round(gb / staged * 1e3, 1)}
 
 
+def markdown(res: dict[str, Any]) -> str:
+    """The device run's table for bench/results/README.md."""
+    lines = [f"Measured on an {res['device']} by `scripts/device_gpu_check.sh` (not part of `make bench`: "
+             "it needs a CUDA GPU). ms per training step, median of 5 x 50 steps after warm-up; "
+             "speed ratio = PyTorch ms / framestream ms.", "",
+             "| network @ batch | framestream (CuPy) ms | PyTorch CUDA ms | PyTorch / fs |", "|---|---|---|---|"]
+    for key, row in res["nets"].items():
+        lines.append(f"| {key} | {row['framestream_ms']:.2f} | {row['torch_ms']:.2f} | "
+                     f"{row['speed_ratio_torch_over_fs']:.2f} |")
+    st = res["staging"]
+    lines += ["", f"Host-to-device copy of a {st['batch_mb']} MB batch: plain assignment {st['plain_ms']} ms "
+              f"({st['plain_gb_s']} GB/s), pinned + side stream {st['staged_ms']} ms ({st['staged_gb_s']} GB/s); "
+              "the staged copy's gain is that it overlaps the queued kernels, which this copy-only "
+              "timing does not show."]
+    return "\n".join(lines)
+
+
 def main(out: str) -> None:
     import cupy as cp
 

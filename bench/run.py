@@ -44,6 +44,10 @@ def render_readme() -> str:
                       f"run took {res['elapsed_s']:.0f} s; command `{res['command']}`.", "",
                       _background(res), "",
                       importlib.import_module(name).markdown(res), ""]
+    gpu = RESULTS / "gpu_training.json"
+    if gpu.exists():
+        lines += ["## gpu_training (device)", "", importlib.import_module("gpu_training").markdown(
+            json.loads(gpu.read_text())), ""]
     return "\n".join(lines)
 
 
