@@ -8,6 +8,7 @@ runs on the context's array module (NumPy for ``cpu()``, CuPy for ``gpu(i)``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from framestream.nn import _graph, random
 from framestream.nn.context import Context, current_context
 from framestream.nn.ndarray import NDArray, zeros
 from framestream.nn.ops import Runtime
+from framestream.nn.ops import _cpu_kernels as kernels
 
 Key = tuple[int, int]
 GRAD_REQS = ("write", "add", "null")
@@ -145,7 +147,7 @@ class Executor:
         # after an inference forward of an executor that has gradients (MXNet allows both).
         # A prediction executor (no gradients) drops each intermediate after its last use.
         keep = is_train or bool(self._backward_steps)
-        with self._ctx.device():
+        with self._ctx.device(), self._threads():
             for step in self._steps:
                 outs, state = step.node.op.forward(xp, [values[k] for k in step.in_keys], is_train,
                                                    self._runtime)
@@ -177,7 +179,7 @@ class Executor:
         if isinstance(out_grads, NDArray):
             out_grads = [out_grads]
         grads: dict[Key, Any] = {}
-        with self._ctx.device():
+        with self._ctx.device(), self._threads():
             for i, key in enumerate(self._head_keys):
                 given = None if out_grads is None else out_grads[i]
                 if given is None:
@@ -215,6 +217,10 @@ class Executor:
                         target[...] = grad
                 elif grad is not None:
                     target += grad
+
+    def _threads(self) -> contextlib.AbstractContextManager:
+        """On the CPU, BLAS runs single-threaded and big products split over the kernel pool."""
+        return kernels.single_threaded_blas() if self._ctx.device_type == "cpu" else contextlib.nullcontext()
 
     # -- views ---------------------------------------------------------------------------------
     @property

@@ -90,12 +90,19 @@ def _fast(xp: Any, x: Any, w: Any, win: Window, batches: list[slice]) -> bool:
     return len(win.kernel) == 2 and len(batches) == 1 and kernels.usable(xp, x, w)
 
 
+def _product(a: Any, b: Any) -> Any:
+    """Per-group matrix products (G, m, k) @ (G, k, n); one group goes to the pool-split GEMM."""
+    if a.shape[0] == 1:
+        return kernels.matmul(a[0], b[0])[None]
+    return np.matmul(a, b)
+
+
 def fast_conv(x: Any, w: Any, bias: Any, win: Window, groups: int) -> tuple[Any, Any]:
     """``conv_nd`` plus bias on the compiled path; also returns the columns for backward."""
     n, f = x.shape[0], w.shape[0]
     out = win.out_shape(x.shape[2:])
     cols = kernels.im2col(pad_spatial(np, x, win.pad), win.kernel, win.stride, win.dilate, out)
-    rows = np.matmul(w.reshape(groups, f // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
+    rows = _product(w.reshape(groups, f // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
     return kernels.rows_to_nchw(rows.reshape(f, -1), n, out, bias), cols
 
 
@@ -106,10 +113,10 @@ def fast_conv_grads(dy: Any, w: Any, cols: Any, win: Window, groups: int, x_shap
     dy_rows, dbias = kernels.nchw_to_rows(dy)
     dy_rows = dy_rows.reshape(groups, f // groups, -1)
     cols = cols.reshape(groups, -1, cols.shape[1])
-    dw = np.matmul(dy_rows, cols.transpose(0, 2, 1)).reshape(w.shape)
+    dw = _product(dy_rows, cols.transpose(0, 2, 1)).reshape(w.shape)
     if not want_data:
         return None, dw, dbias
-    dcols = np.matmul(w.reshape(groups, f // groups, -1).transpose(0, 2, 1), dy_rows)
+    dcols = _product(w.reshape(groups, f // groups, -1).transpose(0, 2, 1), dy_rows)
     spatial = x_shape[2:]
     padded = (*x_shape[:2], *(s + 2 * p for s, p in zip(spatial, win.pad)))
     out = win.out_shape(tuple(spatial))

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from framestream.nn.ops import _cpu_kernels as kernels
 from framestream.nn.ops._base import (
     Operator,
     P,
@@ -59,7 +60,7 @@ class FullyConnected(Operator):
 
     def forward(self, xp, inputs, is_train, rt: Runtime):
         data, weight = inputs[0], inputs[1]
-        out = self._as_2d(data) @ weight.T
+        out = _matmul(xp, self._as_2d(data), weight.T)
         if not self.p.no_bias:
             out += inputs[2]
         lead = data.shape[:1] if self.p.flatten else data.shape[:-1]
@@ -69,11 +70,16 @@ class FullyConnected(Operator):
         data, weight = inputs[0], inputs[1]
         dy = out_grads[0].reshape(-1, self.p.num_hidden)
         x2 = self._as_2d(data)
-        dx = (dy @ weight).reshape(data.shape) if rt.wants(0) else None
-        grads = [dx, dy.T @ x2]
+        dx = _matmul(xp, dy, weight).reshape(data.shape) if rt.wants(0) else None
+        grads = [dx, _matmul(xp, dy.T, x2)]
         if not self.p.no_bias:
             grads.append(dy.sum(axis=0))
         return grads
+
+
+def _matmul(xp: Any, a: Any, b: Any) -> Any:
+    """a @ b; on NumPy float32/64 the product big enough to split runs over the kernel pool."""
+    return kernels.matmul(a, b) if kernels.usable(xp, a, b) else a @ b
 
 
 # ---------------------------------------------------------------- Embedding
