@@ -44,7 +44,7 @@ from framestream.pipeline.columns import (
 )
 from framestream.pipeline.images import ImageDecoder, ImageOptions
 from framestream.pipeline.prefetch import Prefetcher, ordered_map
-from framestream.pipeline.source import ChunkReader, WindowedSource, plan_units
+from framestream.pipeline.source import BatchPartSource, ChunkReader, WindowedSource, plan_units
 
 DEFAULT_THREADS = max(1, min(8, os.cpu_count() or 1))
 
@@ -85,6 +85,11 @@ class SFrameStream:
     shuffle : shuffle chunk order and rows within a window, per pass, from (seed, epoch).
     last_batch_handle : 'pad' (GraphLab's behaviour), 'discard' or 'roll_over'.
     part_index, num_parts : read only this worker's share of the rows.
+    part_by : how the rows are shared: 'rows' (part p reads the p-th contiguous range of
+        rows) or 'batch' (the parts take turns batch by batch over the pass a single reader
+        makes, shuffle and filler included, so the parts' k-th batches side by side are
+        the single reader's k-th batch of ``num_parts * batch_size`` rows; see
+        ``source.BatchPartSource``).
     num_threads : threads reading chunks and decoding images.
     window : chunks read (and shuffled) together; at most two windows are in memory.
     prefetch : finished batches kept ready by the background thread; 0 runs inline.
@@ -103,7 +108,7 @@ class SFrameStream:
                  label_name: str = "softmax_label", image: ImageOptions | None = None,
                  require_image: bool = False, shuffle: bool = False, seed: int | None = None,
                  last_batch_handle: str = "pad", part_index: int = 0, num_parts: int = 1,
-                 num_threads: int | None = None, window: int = 2, prefetch: int = 4,
+                 part_by: str = "rows", num_threads: int | None = None, window: int = 2, prefetch: int = 4,
                  who: str = "SFrameIter"):
         frame = sframe if isinstance(sframe, SFrame) else _open(sframe, who)
         self.batch_size = parse_batch_size(batch_size)
@@ -135,9 +140,16 @@ class SFrameStream:
         self.prefetch = int(prefetch)
         wanted = fields + ([self.label_field] if self.label_field else [])
         self.reader = ChunkReader(frame, wanted, convert)
-        units = plan_units(frame._rows.resolve(), part_index, num_parts)  # chunk lengths, known now
-        self.source = WindowedSource(self.reader, units, window, bool(shuffle), self.seed)
-        self._batcher = Batcher(self.batch_size, parse_last_batch_handle(last_batch_handle))
+        handle = parse_last_batch_handle(last_batch_handle)
+        chunks = frame._rows.resolve()  # chunk lengths, known now
+        if parse_part_by(part_by) == "batch":
+            self.source: WindowedSource | BatchPartSource = BatchPartSource(
+                self.reader, chunks, window, bool(shuffle), self.seed, self.batch_size,
+                part_index, num_parts, handle)
+        else:
+            self.source = WindowedSource(self.reader, plan_units(chunks, part_index, num_parts),
+                                         window, bool(shuffle), self.seed)
+        self._batcher = Batcher(self.batch_size, handle)
         self._pool = _Pool(self.num_threads)
         self._finalizer = weakref.finalize(self, self._pool.close)
 
@@ -177,6 +189,8 @@ class SFrameStream:
     def _produce(self, epoch: int) -> Iterator[Batch]:
         pool = self._pool.get()
         rows = self._batcher.run(self.source.blocks(epoch, pool))
+        if isinstance(self.source, BatchPartSource):  # whole batches; the filler is counted here
+            rows = _with_pads(rows, self.source)
         try:
             if self.decoder is None:
                 for rb in rows:
@@ -194,6 +208,20 @@ class SFrameStream:
     def _batch(self, data: np.ndarray, rb: RowBatch) -> Batch:
         label = [rb.rows.columns[1]] if self.label_field else []
         return Batch([data], label, rb.pad, rb.rows.index)
+
+
+def parse_part_by(part_by: str) -> str:
+    if part_by not in ("rows", "batch"):
+        raise ValueError(f"part_by must be 'rows' or 'batch', not {part_by!r}")
+    return part_by
+
+
+def _with_pads(rows: Iterator[RowBatch], source: BatchPartSource) -> Iterator[RowBatch]:
+    try:
+        for rb in rows:
+            yield RowBatch(rb.rows, source.pad_of(rb.number), rb.number)
+    finally:
+        rows.close()
 
 
 def _open(path: Any, who: str) -> SFrame:

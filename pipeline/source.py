@@ -174,3 +174,124 @@ class WindowedSource:
         for f in futures:
             if not f.cancelled() and f.exception() is None:
                 self.reader.release(1)
+
+
+class BatchPartSource:
+    """Part ``part_index`` of ``num_parts`` of a pass when the parts take turns batch by batch.
+
+    The pass is the one a single reader of the whole frame makes: the same windows of
+    chunks, the same shuffle from ``(seed, epoch)``, the same filler rows for ``'pad'``
+    (the first rows of the pass). Cut it into *global batches* of ``num_parts * batch_size``
+    rows; part p takes rows ``[p * batch_size, (p + 1) * batch_size)`` of each. So the
+    parts' k-th batches side by side are the single reader's k-th batch of
+    ``num_parts * batch_size`` rows, and every part has the same number of batches (the
+    last one completed with filler), which synchronous data-parallel training needs.
+
+    A part reads, window by window, only the chunks that hold one of its rows (the next
+    window's read ahead, as ``WindowedSource`` does); the filler rows it needs at the end
+    are kept from the window they are in. Unshuffled, with chunks of at most
+    ``batch_size`` rows that divide it, the parts read disjoint chunks; otherwise each
+    part reads every chunk of a window and keeps its share of the rows.
+
+    >>> parts = [BatchPartSource(None, (5,), 1, False, 0, 2, p, 2, 'pad') for p in (0, 1)]
+    >>> [(s.plan(0)[0][1].tolist(), s.plan(0)[0][3].tolist()) for s in parts]  # rows, filler
+    [([0, 1, 4], [0]), ([2, 3], [1, 2])]
+    >>> [s.num_batches for s in parts], [s.pad_of(1) for s in parts]
+    ([2, 2], [1, 2])
+    """
+
+    def __init__(self, reader: ChunkReader | None, chunks: tuple[int, ...], window: int,
+                 shuffle: bool, seed: int, batch_size: int, part_index: int, num_parts: int,
+                 handle: str):
+        if num_parts < 1 or not 0 <= part_index < num_parts:
+            raise ValueError(f"part_index must be in [0, num_parts); got part_index={part_index}, "
+                             f"num_parts={num_parts}")
+        if handle == "roll_over":
+            raise ValueError("part_by='batch' takes last_batch_handle 'pad' or 'discard', not "
+                             "'roll_over' (every part must end its pass on the same batch)")
+        self.full = WindowedSource(reader, plan_units(chunks), window, shuffle, seed)  # type: ignore[arg-type]
+        self.reader = reader
+        self.batch_size, self.part, self.parts = batch_size, part_index, num_parts
+        self.total = sum(chunks)
+        step = batch_size * num_parts
+        self.num_batches = -(-self.total // step) if handle == "pad" else self.total // step
+
+    @property
+    def num_rows(self) -> int:
+        """Rows this part yields per pass, filler included."""
+        return self.num_batches * self.batch_size
+
+    def pad_of(self, number: int) -> int:
+        """How many rows of this part's batch ``number`` are filler."""
+        end = (number * self.parts + self.part + 1) * self.batch_size
+        return max(0, min(self.batch_size, end - self.total))
+
+    def _own(self, start: int, stop: int) -> np.ndarray:
+        """This part's positions in the pass within [start, stop), in order."""
+        b, step = self.batch_size, self.batch_size * self.parts
+        stop = min(stop, self.num_batches * step)
+        spans = [np.arange(max(start, k * step + self.part * b), min(stop, k * step + (self.part + 1) * b))
+                 for k in range(start // step, -(-stop // step))]
+        return np.concatenate(spans) if spans else np.zeros(0, np.int64)
+
+    def plan(self, epoch: int) -> list[tuple[list[Unit], np.ndarray, np.ndarray, np.ndarray]]:
+        """Per window: the units to read, this part's rows, and the pass positions and row
+        numbers of the filler rows found there."""
+        filler = self._filler_positions()
+        out, start = [], 0
+        for k, window in enumerate(self.full.windows(epoch)):
+            rows = np.concatenate([np.arange(u.first_row, u.first_row + len(u)) for u in window])
+            if self.full.shuffle:
+                rows = rows[np.random.default_rng([self.full.seed, epoch, k]).permutation(len(rows))]
+            stop = start + len(rows)
+            own = rows[self._own(start, stop) - start]
+            here = np.unique(filler[(filler >= start) & (filler < stop)])
+            wanted = np.concatenate([own, rows[here - start]])
+            units = [u for u in window
+                     if np.any((wanted >= u.first_row) & (wanted < u.first_row + len(u)))]
+            out.append((units, own, here, rows[here - start]))
+            start = stop
+        return out
+
+    def _filler_positions(self) -> np.ndarray:
+        """The pass positions of this part's filler rows, in order (the pass's first rows,
+        cycled when the pass is shorter than a global batch, as ``Batcher`` pads)."""
+        n = self.total
+        beyond = self._own(n, self.num_batches * self.batch_size * self.parts) - n
+        return beyond % n if n else beyond
+
+    def blocks(self, epoch: int, pool: Executor) -> Iterator[Block]:
+        """This part's rows of the pass in order, window by window, then its filler rows."""
+        plan = self.plan(epoch)
+        kept: list[Block] = []
+        kept_positions: list[np.ndarray] = []
+        ahead = [pool.submit(self.reader.read, u) for u in plan[0][0]] if plan else []
+        current = 0
+        try:
+            for k, (_, own, filler_positions, filler_rows) in enumerate(plan):
+                parts = [f.result() for f in ahead]
+                current, ahead = len(parts), []
+                if k + 1 < len(plan):
+                    ahead = [pool.submit(self.reader.read, u) for u in plan[k + 1][0]]
+                block = Block.concat(parts) if parts else None
+                del parts
+                if len(filler_rows):
+                    kept.append(block.take(_positions(block.index, filler_rows)))
+                    kept_positions.append(filler_positions)
+                if len(own):
+                    yield block.take(_positions(block.index, own))
+                del block
+                self.reader.release(current)
+                current = 0
+            if kept:
+                positions = np.concatenate(kept_positions)
+                yield Block.concat(kept).take(_positions(positions, self._filler_positions()))
+        finally:
+            self.reader.release(current)
+            self.full._drop(ahead)
+
+
+def _positions(index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Where each of ``rows`` (row numbers, all present) sits in ``index``."""
+    order = np.argsort(index, kind="stable")
+    return order[np.searchsorted(index, rows, sorter=order)]
