@@ -88,7 +88,8 @@ class ConfigError(FramestreamError, ValueError):
 
 
 class ClusterError(FramestreamError, ConnectionError):
-    """A Dask scheduler that cannot be reached or started (names the address)."""
+    """A Dask scheduler that cannot be reached or started, or a run on the cluster that lost
+    a worker or heard nothing from one in time (names the address and the rank)."""
 
 
 class ModelStoreError(FramestreamError):

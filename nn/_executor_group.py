@@ -104,6 +104,10 @@ class ExecutorGroup:
         for exe, part in zip(self.execs, self.slices):
             metric.update([array(_rows(label, part)) for label in labels], exe.outputs)
 
+    def reduce_metric(self, metric: Any) -> None:
+        """Add the other replicas' metric sums to ``metric`` (here every replica is in this
+        process and already fed ``metric``; a group spanning processes overrides it)."""
+
     def outputs(self) -> list[np.ndarray]:
         """Every output with the devices' rows put back together, on the CPU."""
         return [np.concatenate([to_numpy(exe.outputs[i].data) for exe in self.execs])

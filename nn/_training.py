@@ -31,6 +31,17 @@ class TrainingState:
     format: int = STATE_FORMAT
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """What ``fit`` calls besides the model: at each epoch's end, each batch's end, each
+    evaluation batch's end, and the Monitor."""
+
+    epoch_end: Any = None
+    batch_end: Any = None
+    eval_batch_end: Any = None
+    monitor: Any = None
+
+
 def state_path(prefix: str, epoch: int) -> str:
     return f"{prefix}-{epoch:04d}.states"
 
@@ -105,6 +116,7 @@ def run_epochs(model: Any, group: ExecutorGroup, updater: Any, train_data: Any, 
                 break
             if nbatch == 0:
                 raise NNError("the training data yielded no batch")
+        group.reduce_metric(eval_metric)
         for name, value in eval_metric.get_name_value():
             logger.info("Epoch[%d] Train-%s=%f", epoch, name, value)
         logger.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - started)
@@ -142,4 +154,5 @@ def evaluate(group: ExecutorGroup, data: Any, metric: Any, epoch: int, batch_end
             callback(BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=metric, locals=locals()))
         if num_batch is not None and nbatch >= num_batch:
             break
+    group.reduce_metric(metric)
     return metric.get_name_value()

@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from framestream.nn._iter_recipe import IterRecipe
 from framestream.nn.ndarray import NDArray
 from framestream.pipeline import ArrayStream, Batch, ImageOptions, Prefetcher, SFrameStream
 
-__all__ = ["DataBatch", "DataDesc", "DataIter", "NDArrayIter", "PrefetchingIter", "ResizeIter",
-           "SFrameImageIter", "SFrameIter"]
+__all__ = ["DataBatch", "DataDesc", "DataIter", "IterRecipe", "NDArrayIter", "PrefetchingIter",
+           "ResizeIter", "SFrameImageIter", "SFrameIter"]
 
-_STREAM_OPTIONS = ("shuffle", "seed", "last_batch_handle", "part_index", "num_parts", "num_threads",
-                   "window", "prefetch")
+_STREAM_OPTIONS = ("shuffle", "seed", "last_batch_handle", "part_index", "num_parts", "part_by",
+                   "num_threads", "window", "prefetch")
 
 
 class DataDesc(namedtuple("DataDesc", ["name", "shape"])):
@@ -192,6 +193,7 @@ class _StreamIter(_BatchHolder):
         self._pass: Iterator[Batch] | None = None
         self._provide_data = _descs(stream.provide_data)
         self._provide_label = _descs(stream.provide_label)
+        self._arguments: dict[str, Any] | None = None  # how to make it again (SFrame iterators)
 
     @property
     def provide_data(self) -> list[DataDesc]:
@@ -219,6 +221,31 @@ class _StreamIter(_BatchHolder):
     def close(self) -> None:
         """Stop any background work now (it also stops when the iterator is collected)."""
         self._close_pass()
+
+    def recipe(self) -> IterRecipe:
+        """How to make this iterator again (frame, columns, options and seed), elsewhere: a
+        picklable ``IterRecipe`` whose ``make()`` starts afresh at epoch 0."""
+        if self._arguments is None:
+            raise TypeError(f"{type(self).__name__} cannot be made again elsewhere; use an "
+                            "SFrameIter or SFrameImageIter")
+        return IterRecipe(type(self), dict(self._arguments))
+
+    def part(self, part_index: int, num_parts: int, part_by: str = "batch") -> _StreamIter:
+        """The same iterator (frame, columns, options, seed) over worker ``part_index``'s share
+        of the rows, for data-parallel training on ``num_parts`` workers.
+
+        ``part_by='batch'`` (training): the workers take turns batch by batch over the pass
+        this iterator makes, so their k-th batches side by side are this iterator's k-th
+        batch with ``num_parts`` times the rows, and all have as many batches.
+        ``part_by='rows'`` (scoring): contiguous ranges of rows.
+
+        >>> import framestream as fs
+        >>> from framestream import mx
+        >>> it = mx.io.SFrameIter(fs.SFrame({'x': [0.0, 1.0, 2.0, 3.0, 4.0]}), 'x', batch_size=1)
+        >>> [[float(b.data[0].asnumpy()[0, 0]) for b in it.part(p, 2)] for p in (0, 1)]
+        [[0.0, 2.0, 4.0], [1.0, 3.0, 0.0]]
+        """
+        return self.recipe().part(part_index, num_parts, part_by)
 
     def _close_pass(self) -> None:
         close = getattr(self._pass, "close", None)
@@ -305,7 +332,8 @@ class SFrameIter(_StreamIter):
     the first rows (``pad`` says how many) unless ``last_batch_handle`` says otherwise.
 
     Keyword extensions: ``shuffle``, ``seed``, ``last_batch_handle``, ``part_index`` and
-    ``num_parts`` (this worker's share of rows), ``num_threads``, ``window`` (chunks in
+    ``num_parts`` (this worker's share of rows) with ``part_by`` ('rows': a contiguous range;
+    'batch': turns of a batch, see ``part``), ``num_threads``, ``window`` (chunks in
     memory and shuffled together), ``prefetch`` (batches made ahead).
 
     Examples
@@ -324,6 +352,9 @@ class SFrameIter(_StreamIter):
         options = _stream_options(dict(kwargs), "SFrameIter", strict=True)
         super().__init__(SFrameStream(sframe, data_field, label_field, batch_size,
                                       data_name=data_name, label_name=label_name, **options))
+        self._arguments = {"sframe": sframe, "data_field": data_field, "label_field": label_field,
+                           "batch_size": batch_size, "data_name": data_name,
+                           "label_name": label_name, **options, "seed": self._stream.seed}
 
 
 class SFrameImageIter(_StreamIter):
@@ -371,6 +402,13 @@ class SFrameImageIter(_StreamIter):
         super().__init__(SFrameStream(sframe, data_field, label_field, batch_size,
                                       data_name=data_name, label_name=label_name, image=image,
                                       require_image=True, who="SFrameImageIter", **options))
+        self._arguments = {
+            "sframe": sframe, "data_field": data_field, "label_field": label_field,
+            "batch_size": batch_size, "data_name": data_name, "label_name": label_name,
+            "mean_r": mean_r, "mean_g": mean_g, "mean_b": mean_b, "mean_nd": mean_nd,
+            "scale": scale, "random_flip": random_flip, "data_shape": data_shape, "resize": resize,
+            "random_crop": random_crop, "random_mirror": random_mirror, **options,
+            "seed": self._stream.seed}
 
 
 class ResizeIter(_BatchHolder):

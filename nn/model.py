@@ -27,7 +27,7 @@ from framestream.nn import metric as metric_module
 from framestream.nn import optimizer as opt
 from framestream.nn._executor_group import ExecutorGroup
 from framestream.nn._inputs import as_data_iter
-from framestream.nn._training import TrainingState, evaluate, load_state, run_epochs
+from framestream.nn._training import Callbacks, TrainingState, evaluate, load_state, run_epochs
 from framestream.nn.checkpoint import load_checkpoint, load_params, save_checkpoint
 from framestream.nn.context import Context, cpu
 from framestream.nn.ndarray import NDArray, zeros
@@ -103,13 +103,18 @@ class FeedForward:
     def fit(self, X: Any, y: Any = None, eval_data: Any = None, eval_metric: Any = "acc",
             epoch_end_callback: Any = None, batch_end_callback: Any = None, kvstore: Any = "local",
             logger: logging.Logger | None = None, work_load_list: list[float] | None = None,
-            monitor: Any = None, eval_batch_end_callback: Any = None, data_field: Any = None) -> FeedForward:
-        """Train on ``X`` (a DataIter, numpy arrays with ``y``, or an SFrame) for ``num_epoch`` epochs."""
+            monitor: Any = None, eval_batch_end_callback: Any = None, data_field: Any = None,
+            cluster: Any = None, num_workers: int | None = None) -> FeedForward:
+        """Train on ``X`` (a DataIter, numpy arrays with ``y``, or an SFrame) for ``num_epoch`` epochs.
+
+        ``cluster`` (a ``distributed.Client``, a scheduler address or a Dask cluster object):
+        train synchronously data-parallel on its workers (``num_workers`` of them; default
+        all), one replica per worker; ``X`` must then read a saved SFrame and its batch size
+        is each worker's. See ``framestream.nn.distributed``.
+        """
         if self.num_epoch is None:
             raise NNError("fit needs num_epoch (give it to FeedForward or create)")
-        if kvstore not in ("local", "device", None) and not hasattr(kvstore, "push"):
-            raise NNError(f"kvstore={kvstore!r} is not supported here; 'local' (the default) sums gradients "
-                          "over the contexts of this process")
+        _check_kvstore(kvstore, cluster)
         if data_field is None and isinstance(y, str):
             data_field = [c for c in X.column_names() if c != y]
         self._data_field = data_field or self._data_field
@@ -124,19 +129,32 @@ class FeedForward:
         input_shapes = dict(train.provide_data + train.provide_label)
         param_names, _ = self._init_params(input_shapes)
         metric = metric_module.create(eval_metric)
-        optimizer = self._make_optimizer(train.batch_size, param_names)
+        callbacks = Callbacks(epoch_end_callback, batch_end_callback, eval_batch_end_callback, monitor)
+        if cluster is not None:
+            from framestream.nn.distributed import fit_on_cluster
+
+            fit_on_cluster(self, train, evals, metric, param_names, callbacks, cluster=cluster,
+                           num_workers=num_workers, logger=logger, work_load_list=work_load_list)
+        else:
+            group = ExecutorGroup(self.symbol, self.ctx, train.provide_data, train.provide_label,
+                                  param_names, for_training=True, work_load_list=work_load_list)
+            optimizer = self._make_optimizer(train.batch_size, param_names)
+            self._train(group, optimizer, train, evals, metric, callbacks, logger)
+        self._resume = None
+        self._predictor = None
+        return self
+
+    def _train(self, group: ExecutorGroup, optimizer: Any, train: Any, evals: Any, metric: Any,
+               callbacks: Callbacks, logger: logging.Logger | None) -> None:
+        """Load the parameters (and a resumed run's optimizer and random state) into ``group``
+        and run the epochs: the part of ``fit`` that every data-parallel worker runs too."""
         updater = opt.get_updater(optimizer)
-        group = ExecutorGroup(self.symbol, self.ctx, train.provide_data, train.provide_label, param_names,
-                              for_training=True, work_load_list=work_load_list)
         group.set_params(self.arg_params, self.aux_params)
         if self._resume is not None and self._resume.epoch == self.begin_epoch:
             updater.set_states(self._resume.updater)
             group.set_random_states(self._resume.random)
-        run_epochs(self, group, updater, train, evals, metric, epoch_end_callback, batch_end_callback,
-                   eval_batch_end_callback, monitor, logger)
-        self._resume = None
-        self._predictor = None
-        return self
+        run_epochs(self, group, updater, train, evals, metric, callbacks.epoch_end,
+                   callbacks.batch_end, callbacks.eval_batch_end, callbacks.monitor, logger)
 
     def _make_optimizer(self, batch_size: int, param_names: list[str]) -> Any:
         if not isinstance(self.optimizer, str):
@@ -237,6 +255,16 @@ class FeedForward:
         state = dict(self.__dict__)
         state["_predictor"] = None
         return state
+
+
+def _check_kvstore(kvstore: Any, cluster: Any) -> None:
+    if kvstore in ("local", "device", None) or hasattr(kvstore, "push"):
+        return
+    if kvstore in ("dist_sync", "dist_device_sync") and cluster is not None:
+        return
+    raise NNError(f"kvstore={kvstore!r} is not supported here; 'local' (the default) sums gradients "
+                  "over the contexts of this process, and fit(cluster=...) trains synchronously "
+                  "over the workers of a Dask cluster (MXNet's 'dist_sync')")
 
 
 def _numpy(value: Any) -> np.ndarray:

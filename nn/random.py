@@ -25,3 +25,20 @@ def next_seed() -> int | None:
         if _state["seed"] is None:
             return None
         return (_state["seed"] * 1_000_003 + next(_state["counter"])) % 2**32
+
+
+def get_state() -> tuple[int | None, int]:
+    """``(seed, seeds handed out so far)``: where ``next_seed`` stands, so that another
+    process (a data-parallel worker) can continue from the same place."""
+    with _lock:
+        taken = next(_state["counter"])
+        _state["counter"] = itertools.count(taken)
+        return _state["seed"], taken
+
+
+def set_state(state: tuple[int | None, int]) -> None:
+    """Continue ``next_seed`` from a ``get_state()`` (the global NumPy seed is not touched)."""
+    seed_value, taken = state
+    with _lock:
+        _state["seed"] = None if seed_value is None else int(seed_value)
+        _state["counter"] = itertools.count(int(taken))
