@@ -138,6 +138,23 @@ class PreprocessConfig(_Checked):
     transforms: TransformConfig = field(default_factory=TransformConfig)
 
 
+# -- the Dask cluster ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterConfig(_Checked):
+    """Where Dask work runs: nothing -> an embedded ``LocalCluster`` (``n_workers`` processes,
+    default one per core, at most 8); ``address`` -> that scheduler (``timeout`` seconds to
+    connect); ``gpu`` -> a dask-cuda ``LocalCUDACluster`` (one worker per GPU) when dask-cuda
+    and GPUs are present, else a warning and the CPU cluster."""
+
+    address: str | None = None
+    gpu: bool = False
+    n_workers: int | None = _positive(None)
+    threads_per_worker: int = _positive(1)
+    timeout: float = 10.0
+
+
 # -- training ------------------------------------------------------------------------------------
 
 
@@ -211,12 +228,22 @@ class TrainConfig(FitConfig):
     """``train``: a network trained on the saved SFrame ``data``; checkpoints
     ``output/<experiment>-%04d.params`` (one per epoch, with the state that makes a resumed
     run exact), ``history.json`` and ``training_curves.png`` in ``output``. ``eval_data``: a
-    saved SFrame scored after every epoch."""
+    saved SFrame scored after every epoch.
+
+    ``cluster``: train synchronously data-parallel on a Dask cluster, one replica per worker
+    (``framestream.nn.distributed``). ``batch_size`` is then each worker's: a step averages
+    the gradient over workers x batch_size rows, as one process would with that batch.
+    ``cluster.n_workers`` workers are waited for (default: all the cluster has, or one per
+    core for an embedded one); ``cluster.gpu``: a dask-cuda ``LocalCUDACluster``, one worker
+    per GPU, each training on its own GPU (an error where dask-cuda or GPUs are missing).
+    ``data`` and ``output`` must be paths every worker sees (rank 0 writes the checkpoints).
+    """
 
     data: str
     output: str
     eval_data: str | None = None
     experiment: str = "model"
+    cluster: ClusterConfig | None = None
 
     def _check(self) -> None:
         super()._check()
@@ -225,20 +252,6 @@ class TrainConfig(FitConfig):
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClusterConfig(_Checked):
-    """Where Dask work runs: nothing -> an embedded ``LocalCluster`` (``n_workers`` processes,
-    default one per core, at most 8); ``address`` -> that scheduler (``timeout`` seconds to
-    connect); ``gpu`` -> a dask-cuda ``LocalCUDACluster`` (one worker per GPU) when dask-cuda
-    and GPUs are present, else a warning and the CPU cluster."""
-
-    address: str | None = None
-    gpu: bool = False
-    n_workers: int | None = _positive(None)
-    threads_per_worker: int = _positive(1)
-    timeout: float = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)

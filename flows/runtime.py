@@ -67,7 +67,7 @@ def _gpu_count() -> int:
         return 0
 
 
-def _local_cluster(cluster: Any) -> Any:
+def _local_cluster(cluster: Any, require_gpu: bool = False) -> Any:
     from distributed import LocalCluster
 
     n_workers = cluster.n_workers or max(1, min(os.cpu_count() or 1, 8))
@@ -78,6 +78,9 @@ def _local_cluster(cluster: Any) -> Any:
         try:
             from dask_cuda import LocalCUDACluster
         except ImportError:
+            if require_gpu:
+                raise ClusterError("cluster.gpu is true but dask-cuda is not installed (pip "
+                                   "install 'framestream[gpu]'); it starts one worker per GPU") from None
             warnings.warn("cluster.gpu is true but dask-cuda is not installed "
                           "(pip install 'framestream[gpu]'); using a CPU LocalCluster",
                           RuntimeWarning, stacklevel=3)
@@ -85,19 +88,23 @@ def _local_cluster(cluster: Any) -> Any:
             gpus = _gpu_count()
             if gpus:
                 return LocalCUDACluster(n_workers=cluster.n_workers or gpus, **common)
+            if require_gpu:
+                raise ClusterError("cluster.gpu is true but no GPU is visible (dask-cuda found "
+                                   "none through NVML)")
             warnings.warn("cluster.gpu is true but no GPU is visible; using a CPU LocalCluster",
                           RuntimeWarning, stacklevel=3)
     return LocalCluster(n_workers=n_workers, processes=True, **common)
 
 
 @contextlib.contextmanager
-def dask_client(cluster: Any = None) -> Iterator[Any]:
+def dask_client(cluster: Any = None, require_gpu: bool = False) -> Iterator[Any]:
     """A ``distributed.Client`` for ``cluster`` (a ``ClusterConfig``), closed on exit.
 
     Nothing configured: an embedded ``LocalCluster`` of worker processes, shut down on exit.
     ``address``: that scheduler (left running), or ``ClusterError`` naming it when it cannot
     be reached within ``timeout`` seconds. ``gpu``: a dask-cuda ``LocalCUDACluster``, one
-    worker per GPU, when dask-cuda and a GPU are there; else a warning and the CPU cluster.
+    worker per GPU, when dask-cuda and a GPU are there; else a warning and the CPU cluster
+    (with ``require_gpu``, a ``ClusterError`` instead: training means to use the GPUs).
     The client is never made the default one, so frames' own Dask work stays local.
     """
     from distributed import Client
@@ -114,7 +121,7 @@ def dask_client(cluster: Any = None) -> Iterator[Any]:
         with client:
             yield client
         return
-    with _quiet_distributed(), _kept_environ(), _local_cluster(cluster) as local, \
+    with _quiet_distributed(), _kept_environ(), _local_cluster(cluster, require_gpu) as local, \
             Client(local, set_as_default=False) as client:
         LOG.info("local Dask cluster: %d workers", len(local.workers))
         yield client

@@ -9,13 +9,19 @@ and the data, epoch), so a re-run after a crash - even a SIGKILL - finds the fin
 epochs cached and resumes at the first missing one, ending with the same parameters bit
 for bit as an uninterrupted run. A failed epoch is retried twice from its start.
 
+With ``cluster`` in the config each epoch trains synchronously data-parallel on the Dask
+cluster's workers (``FeedForward.fit(cluster=...)``; rank 0 writes the checkpoints), the
+cluster started once for the whole flow; a retried epoch resumes from the last checkpoint.
+
 Besides the checkpoints: ``<prefix>-input.json`` (how rows are fed, for scoring),
 ``history.json`` and ``training_curves.png``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +74,9 @@ def run_key(config: TrainConfig, symbol_json: str) -> str:
     settings = to_dict(config)
     for name in ("num_epoch", "output", "data", "eval_data", "experiment"):
         settings.pop(name)
+    cluster = settings.pop("cluster")
+    if cluster is not None:  # where the scheduler is does not change the parameters
+        settings["cluster"] = {"n_workers": cluster["n_workers"], "gpu": cluster["gpu"]}
     data = _data_uuid(config.data, "data")
     evaluation = _data_uuid(config.eval_data, "eval_data")
     return f"{config.experiment}-{digest(settings, symbol_json, data, evaluation)}"
@@ -114,17 +123,23 @@ def _iterators(config: TrainConfig, symbol: Any) -> tuple[Any, Any]:
 
 @task(retries=2, retry_delay_seconds=0, cache_key_fn=_epoch_key, persist_result=True)
 def train_epoch(config: TrainConfig, key: str, symbol_json: str, epoch: int,
-                previous: str | None) -> str:
+                previous: str | None, scheduler: str | None = None,
+                workers: int | None = None) -> str:
     """Train epoch ``epoch`` (0-based) from checkpoint ``previous`` (None: a fresh start);
-    returns the checkpoint written, ``<prefix>-<epoch + 1:04d>``."""
+    returns the checkpoint written, ``<prefix>-<epoch + 1:04d>``. ``scheduler``: train on
+    ``workers`` workers of that Dask cluster (a retry after a lost worker starts again from
+    ``previous``, on the workers there are then)."""
     import framestream as fs
     from framestream.nn import random as nn_random
     from framestream.nn import symbol as sym
     from framestream.nn.callback import History, ProgressBar, do_checkpoint
+    from framestream.nn.context import gpu
     from framestream.nn.model import FeedForward
 
     prefix = prefix_of(config)
-    common = {"ctx": parse_device(config.device), "num_epoch": epoch + 1,
+    on_gpus = scheduler is not None and config.cluster is not None and config.cluster.gpu
+    ctx = [gpu(0)] if on_gpus else parse_device(config.device)  # a dask-cuda worker sees one GPU
+    common = {"ctx": ctx, "num_epoch": epoch + 1,
               "optimizer": config.optimizer, "numpy_batch_size": config.batch_size,
               **_optimizer_args(config)}
     if previous is None:
@@ -135,11 +150,13 @@ def train_epoch(config: TrainConfig, key: str, symbol_json: str, epoch: int,
         model = FeedForward.load(prefix, epoch, **common)
     train, evaluation = _iterators(config, model.symbol)
     history = History()
-    batches = -(-len(fs.SFrame(config.data)) // config.batch_size)
-    progress = ProgressBar(batches)  # draws only on a terminal
+    batches = -(-len(fs.SFrame(config.data)) // (config.batch_size * (workers or 1)))
+    progress = ProgressBar(batches)  # draws only on a terminal (so not on a Dask worker)
+    on_cluster = {} if scheduler is None else {"cluster": scheduler, "num_workers": workers}
     try:
         model.fit(train, eval_data=evaluation, eval_metric=_metric(model.symbol),
-                  epoch_end_callback=do_checkpoint(prefix), batch_end_callback=[history, progress])
+                  epoch_end_callback=do_checkpoint(prefix), batch_end_callback=[history, progress],
+                  **on_cluster)
     finally:
         progress.close()
         for it in (train, evaluation):
@@ -179,14 +196,31 @@ def train(config: TrainConfig | dict | str) -> str:
     epoch_task = train_epoch.with_options(result_storage=output / ".results")
     checkpoint: str | None = None
     done: list[str] = []
-    for epoch in range(cfg.num_epoch):
-        state = epoch_task(cfg, key, symbol_json, epoch, checkpoint, return_state=True)
-        checkpoint = state.result()
-        if not all(p.exists() for p in checkpoint_files(checkpoint)):  # files removed since
-            log.warning("train: %s is gone; training epoch %d again", checkpoint, epoch + 1)
-            checkpoint = epoch_task.with_options(refresh_cache=True)(
-                cfg, key, symbol_json, epoch, done[-1] if done else None)
-        log.info("train: epoch %d %s -> %s", epoch + 1, state.name, checkpoint)
-        done.append(checkpoint)
+    with _training_cluster(cfg) as (scheduler, workers):
+        for epoch in range(cfg.num_epoch):
+            state = epoch_task(cfg, key, symbol_json, epoch, checkpoint, scheduler, workers,
+                               return_state=True)
+            checkpoint = state.result()
+            if not all(p.exists() for p in checkpoint_files(checkpoint)):  # files removed since
+                log.warning("train: %s is gone; training epoch %d again", checkpoint, epoch + 1)
+                checkpoint = epoch_task.with_options(refresh_cache=True)(
+                    cfg, key, symbol_json, epoch, done[-1] if done else None, scheduler, workers)
+            log.info("train: epoch %d %s -> %s", epoch + 1, state.name, checkpoint)
+            done.append(checkpoint)
     write_history(cfg, done)
     return checkpoint
+
+
+@contextlib.contextmanager
+def _training_cluster(cfg: TrainConfig) -> Iterator[tuple[str | None, int | None]]:
+    """``(scheduler address, number of workers)`` of ``cfg.cluster`` for the whole flow (an
+    embedded cluster starts once, not per epoch), or ``(None, None)`` without one."""
+    if cfg.cluster is None:
+        yield None, None
+        return
+    from framestream.flows.runtime import dask_client
+
+    with dask_client(cfg.cluster, require_gpu=cfg.cluster.gpu) as client:
+        workers = cfg.cluster.n_workers or len(client.scheduler_info(n_workers=-1)["workers"])
+        get_run_logger().info("train: on %d Dask workers at %s", workers, client.scheduler.address)
+        yield client.scheduler.address, workers
