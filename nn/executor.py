@@ -121,6 +121,7 @@ class Executor:
             if key not in keep:
                 steps[index].free_after.append(key)
         self._steps = steps
+        self._uses_cpu_pool = any(s.node.op.uses_cpu_pool for s in steps)
         self._backward_steps = [s for s in reversed(steps) if any(s.needs_grad)]
 
     # -- running -------------------------------------------------------------------------------
@@ -219,8 +220,11 @@ class Executor:
                     target += grad
 
     def _threads(self) -> contextlib.AbstractContextManager:
-        """On the CPU, BLAS runs single-threaded and big products split over the kernel pool."""
-        return kernels.single_threaded_blas() if self._ctx.device_type == "cpu" else contextlib.nullcontext()
+        """On the CPU, when compiled kernels split over the pool, BLAS runs single-threaded and
+        big products split over the same pool; an MLP keeps BLAS's own threads."""
+        if self._ctx.device_type == "cpu" and self._uses_cpu_pool:
+            return kernels.single_threaded_blas()
+        return contextlib.nullcontext()
 
     # -- views ---------------------------------------------------------------------------------
     @property

@@ -140,6 +140,9 @@ class Operator:
     variadic: ClassVar[bool] = False
     # Loss layers start the backward pass and ignore a head gradient (MXNet's SoftmaxOutput).
     is_loss: ClassVar[bool] = False
+    # Runs compiled CPU kernels over the kernel pool on big arrays: then the executor keeps
+    # BLAS single-threaded so the two sets of threads do not fight (see _cpu_kernels).
+    uses_cpu_pool: ClassVar[bool] = False
 
     def __init__(self, node: str = "?", **raw: Any):
         self.node = node

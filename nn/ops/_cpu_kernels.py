@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -122,29 +123,36 @@ def _blas_controllers() -> tuple[Any, ...]:
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+_local = threading.local()
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Any:
-    """BLAS at one thread inside the block (restored after): the executor's CPU passes."""
+    """BLAS at one thread inside the block (restored after), and ``matmul`` splitting big
+    products over the pool instead: for passes whose kernels also use the pool."""
     controllers = _blas_controllers() if not _DISABLED else ()
     before = [c.get_num_threads() for c in controllers]
     for c, n in zip(controllers, before):
         if n != 1:
             c.set_num_threads(1)
+    _local.split_products = bool(controllers)
     try:
         yield
     finally:
+        _local.split_products = False
         for c, n in zip(controllers, before):
             if n != 1:
                 c.set_num_threads(n)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D NumPy arrays, a big product split over the kernel pool.
+    """``a @ b`` for 2-D NumPy arrays; inside ``single_threaded_blas`` a big product is
+    split over the kernel pool.
 
     The split is along the output's larger side (rows or columns, written in place), or
     along the inner dimension when it dwarfs both (partial products, then summed).
     """
-    parts = threads()
+    parts = threads() if getattr(_local, "split_products", False) else 1  # else BLAS threads
     if a.ndim != 2 or b.ndim != 2 or parts <= 1 or a.size * b.shape[-1] < _SPLIT_PRODUCT_ABOVE:
         return np.matmul(a, b)
     m, k = a.shape

@@ -155,6 +155,8 @@ _CUDNN_PARAMS = (
 class _ConvBase(Operator):
     """What Convolution and Deconvolution share: kernel-rank parameters, checks, bias, batching."""
 
+    uses_cpu_pool = True
+
     def check_params(self) -> None:
         p = self.p
         rank = len(p.kernel)

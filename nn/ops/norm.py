@@ -35,6 +35,8 @@ class BatchNorm(Operator):
     inference and ``use_global_stats`` use ``moving_mean`` / ``moving_var``.
     """
 
+    uses_cpu_pool = True
+
     op_name = "BatchNorm"
     params = (
         P("eps", parse_float, 1e-3),

@@ -71,6 +71,8 @@ class Pooling(Operator):
     same (1-D only, no pad) = ceil(H / s); global = 1.
     """
 
+    uses_cpu_pool = True
+
     op_name = "Pooling"
     params = (
         P("kernel", parse_shape, ()),
