@@ -308,32 +308,31 @@ def _max_pool_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
 
 @functools.cache
 def _max_pool_edges_kernel(kh: int, kw: int, sh: int, sw: int) -> Any:
-    def window(image, oy, ox, lowest):  # pragma: no cover - compiled
-        h, w = image.shape
-        y0, x0 = oy * sh, ox * sw
-        if y0 >= h or x0 >= w:
-            return lowest, -1
-        best, where = image[y0, x0], y0 * w + x0
-        for iy in range(y0, min(y0 + kh, h)):
-            for ix in range(x0, min(x0 + kw, w)):
-                v = image[iy, ix]
-                gt = v > best
-                best = v if gt else best
-                where = iy * w + ix if gt else where
-        return best, where
-
-    window = _compile(window)
-
-    def edges(x, y, arg, oh, ow, lowest):  # pragma: no cover - compiled
+    def edges(x, y, arg, oh, ow, lowest, n0, n1):  # pragma: no cover - compiled
         """Outputs past (oh, ow): ``full`` windows running off the end, clipped to the input."""
-        n, c = x.shape[0], x.shape[1]
+        c, h, w = x.shape[1], x.shape[2], x.shape[3]
         oh_all, ow_all = y.shape[2], y.shape[3]
-        for ni in range(n):
+        for ni in range(n0, n1):
             for ci in range(c):
                 image, out, win = x[ni, ci], y[ni, ci], arg[ni, ci]
                 for oy in range(oh_all):
+                    y0 = oy * sh
+                    y1 = min(y0 + kh, h)
                     for ox in range(ow if oy < oh else 0, ow_all):
-                        out[oy, ox], win[oy, ox] = window(image, oy, ox, lowest)
+                        x0 = ox * sw
+                        x1 = min(x0 + kw, w)
+                        if y0 >= h or x0 >= w:
+                            out[oy, ox], win[oy, ox] = lowest, -1
+                            continue
+                        best, where = image[y0, x0], y0 * w + x0
+                        for iy in range(y0, y1):
+                            for ix in range(x0, x1):
+                                v = image[iy, ix]
+                                gt = v > best
+                                best = v if gt else best
+                                where = iy * w + ix if gt else where
+                        out[oy, ox] = best
+                        win[oy, ox] = where
     return _compile(edges)
 
 
@@ -364,7 +363,8 @@ def max_pool(x: np.ndarray, kernel: tuple, stride: tuple, out: tuple) -> tuple[n
     inside = [min(o, (size - k) // s + 1) for o, size, k, s in zip(out, (h, w), kernel, stride)]
     _in_parts(_max_pool_kernel(*kernel, *stride), n, x.size, x, y, arg, *inside)
     if tuple(inside) != tuple(out):
-        _max_pool_edges_kernel(*kernel, *stride)(x, y, arg, *inside, np.finfo(x.dtype).min)
+        _in_parts(_max_pool_edges_kernel(*kernel, *stride), n, x.size, x, y, arg, *inside,
+                  np.finfo(x.dtype).min)
     return y, arg
 
 
