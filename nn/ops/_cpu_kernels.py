@@ -179,41 +179,29 @@ def _run_parts(work: Any, edges: list[int]) -> list[Any]:
 
 
 @functools.cache
-def _im2col_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> Any:
-    def im2col(x, cols, oh, ow, n0, n1):  # pragma: no cover - compiled
-        c = x.shape[1]
+def _window_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, scatter: bool) -> Any:
+    """im2col (``scatter=False``: window values into columns) or its adjoint col2im
+    (``scatter=True``: columns summed back into the image); ``scatter`` is a compile-time
+    constant, so each variant compiles to its own branch-free loop."""
+
+    def kernel(image_array, cols, oh, ow, n0, n1):  # pragma: no cover - compiled
+        c = image_array.shape[1]
         plane = oh * ow
         for ci in range(c):
             for ki in range(kh):
                 for kj in range(kw):
                     row = cols[(ci * kh + ki) * kw + kj]
                     for ni in range(n0, n1):
-                        image = x[ni, ci]
+                        image = image_array[ni, ci]
                         for oy in range(oh):
                             line = image[oy * sh + ki * dh]
-                            dst = row[ni * plane + oy * ow:ni * plane + (oy + 1) * ow]
-                            for ox in range(dst.shape[0]):  # a length LLVM can vectorise
-                                dst[ox] = line[ox * sw + kj * dw]
-    return _compile(im2col)
-
-
-@functools.cache
-def _col2im_kernel(kh: int, kw: int, sh: int, sw: int, dh: int, dw: int) -> Any:
-    def col2im(cols, dx, oh, ow, n0, n1):  # pragma: no cover - compiled
-        c = dx.shape[1]
-        plane = oh * ow
-        for ci in range(c):
-            for ki in range(kh):
-                for kj in range(kw):
-                    row = cols[(ci * kh + ki) * kw + kj]
-                    for ni in range(n0, n1):
-                        image = dx[ni, ci]
-                        for oy in range(oh):
-                            line = image[oy * sh + ki * dh]
-                            src = row[ni * plane + oy * ow:ni * plane + (oy + 1) * ow]
-                            for ox in range(src.shape[0]):
-                                line[ox * sw + kj * dw] += src[ox]
-    return _compile(col2im)
+                            seg = row[ni * plane + oy * ow:ni * plane + (oy + 1) * ow]
+                            for ox in range(seg.shape[0]):  # a length LLVM can vectorise
+                                if scatter:
+                                    line[ox * sw + kj * dw] += seg[ox]
+                                else:
+                                    seg[ox] = line[ox * sw + kj * dw]
+    return _compile(kernel)
 
 
 def im2col(padded: np.ndarray, kernel: tuple, stride: tuple, dilate: tuple,
@@ -221,8 +209,8 @@ def im2col(padded: np.ndarray, kernel: tuple, stride: tuple, dilate: tuple,
     """(C*kh*kw, N*oh*ow) columns of an already padded 2-D (N, C, H, W) input."""
     n, c = padded.shape[:2]
     cols = np.empty((c * kernel[0] * kernel[1], n * out[0] * out[1]), dtype=padded.dtype)
-    _in_parts(_im2col_kernel(*kernel, *stride, *dilate), n, cols.size,
-                np.ascontiguousarray(padded), cols, *out)
+    _in_parts(_window_kernel(*kernel, *stride, *dilate, False), n, cols.size,
+              np.ascontiguousarray(padded), cols, *out)
     return cols
 
 
@@ -230,8 +218,8 @@ def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple, 
            out: tuple) -> np.ndarray:
     """Adjoint of ``im2col``: window columns summed back into a padded (N, C, H, W) array."""
     dx = np.zeros(padded_shape, dtype=cols.dtype)
-    _in_parts(_col2im_kernel(*kernel, *stride, *dilate), padded_shape[0], cols.size,
-                np.ascontiguousarray(cols), dx, *out)
+    _in_parts(_window_kernel(*kernel, *stride, *dilate, True), padded_shape[0], cols.size,
+              dx, np.ascontiguousarray(cols), *out)
     return dx
 
 
