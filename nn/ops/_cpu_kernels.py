@@ -89,6 +89,11 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max(1, threads() - 1), thread_name_prefix="framestream-kernel")
 
 
+# A forked child inherits the pool object but not its threads: work submitted there would
+# wait forever. The child starts a pool of its own on first use instead.
+os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def _in_parts(kernel: Any, count: int, size: int, *args: Any) -> None:
     """Run ``kernel(*args, lo, hi)`` over ranges of [0, count) of its outer axis (samples or
     channels), in parallel when ``size`` elements make it worth it.

@@ -113,3 +113,16 @@ def test_col2im_is_the_adjoint_of_im2col():
     c = rng.normal(size=cols.shape)
     back = kernels.col2im(c, x.shape, (3, 2), (2, 1), (1, 2), (4, 6))
     assert np.isclose((cols * c).sum(), (x * back).sum(), rtol=1e-12)
+
+
+def test_a_forked_child_gets_a_working_pool():
+    """multiprocessing's default on Linux is fork: the parent's pool threads do not survive
+    it, so a child must not wait on them (it would hang)."""
+    import multiprocessing
+
+    x = np.random.default_rng(2).normal(size=(64, 8, 30, 30)).astype(np.float32)
+    expected = kernels.im2col(x, (3, 3), (1, 1), (1, 1), (28, 28))  # the parent's pool is up
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(kernels.im2col, (x, (3, 3), (1, 1), (1, 1), (28, 28))).get(timeout=60)
+    assert np.array_equal(got, expected)
