@@ -178,6 +178,18 @@ class Image:
         return (Image._from_parts, (self._data, self._width, self._height, self._channels, self._format))
 
 
+def raw_stack(images: Any, height: int, width: int, channels: int) -> np.ndarray | None:
+    """(N, H, W, C) uint8 pixels of many images in one copy, when every one is RAW of that
+    size (Fashion-MNIST, say); None otherwise, for a per-image decode. Batch readers use it
+    so a batch does not wrap each image's bytes in an array of its own."""
+    if not len(images) or not all(
+            img is not None and img._format == "RAW" and img._height == height
+            and img._width == width and img._channels == channels for img in images):
+        return None
+    data = b"".join(img._data for img in images)
+    return np.frombuffer(data, dtype=np.uint8).reshape(len(images), height, width, channels)
+
+
 def _supported_mode(mode: str, where: str = "image") -> str:
     if mode in ("L", "RGB", "RGBA"):
         return mode

@@ -19,7 +19,7 @@ import numpy as np
 
 from framestream.errors import SchemaError
 from framestream.frames import _image_ops as ops
-from framestream.frames.image import Image, ImageError
+from framestream.frames.image import Image, ImageError, raw_stack
 from framestream.pipeline._random import row_uniforms, salt
 
 _CROP, _MIRROR, _FLIP = salt("random_crop"), salt("random_mirror"), salt("random_flip")
@@ -140,16 +140,12 @@ class ImageDecoder:
         return out
 
     def _raw_stack(self, images: np.ndarray) -> np.ndarray | None:
-        """(N, H, W, C) uint8 in one copy when every image is RAW of the first image's size
-        and nothing is resized or converted (Fashion-MNIST, say); else None, for the
-        per-image path."""
+        """The whole batch in one copy when nothing is resized or converted and every image
+        is RAW at the first image's size; else None, for the per-image path."""
         h, w, c = self.first
-        if self.resize is not None or self.shape[0] != c or not len(images) or not all(
-                img is not None and img._format == "RAW" and img._height == h and img._width == w
-                and img._channels == c for img in images):
+        if self.resize is not None or self.shape[0] != c:
             return None
-        data = b"".join(img._data for img in images)
-        return np.frombuffer(data, dtype=np.uint8).reshape(len(images), h, w, c)
+        return raw_stack(images, h, w, c)
 
     def _pixels(self, img: Image, row: int) -> np.ndarray:
         try:

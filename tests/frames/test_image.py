@@ -505,3 +505,18 @@ def test_a_complete_jpeg_with_trailing_bytes_is_accepted() -> None:
     with PILImage.open(io.BytesIO(data)) as pil:  # Pillow reads it in full
         expected = np.asarray(pil)
     np.testing.assert_array_equal(fs.Image(data).pixel_data, expected)
+
+
+def test_raw_stack_is_every_image_pixels_in_one_array_or_none():
+    import numpy as np
+
+    from framestream.frames.image import Image, raw_stack
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
+    images = [Image(p) for p in pixels]
+    np.testing.assert_array_equal(raw_stack(images, 4, 5, 3), pixels)
+    assert raw_stack(images, 5, 4, 3) is None  # another size
+    assert raw_stack([*images, Image(pixels[0][:, :4])], 4, 5, 3) is None  # one differs
+    assert raw_stack([*images, None], 4, 5, 3) is None  # a missing value
+    assert raw_stack([], 4, 5, 3) is None
