@@ -97,11 +97,22 @@ def _product(a: Any, b: Any) -> Any:
     return np.matmul(a, b)
 
 
+# Columns up to this size are kept from forward for the weight gradient; bigger ones (a
+# large early layer) are rebuilt in backward rather than held through the whole pass.
+KEEP_COLUMNS_BYTES = 64 << 20
+
+
+def fast_columns(x: Any, win: Window) -> Any:
+    """The compiled im2col of ``x``: (C*prod(kernel), N*prod(out))."""
+    out = win.out_shape(x.shape[2:])
+    return kernels.im2col(pad_spatial(np, x, win.pad), win.kernel, win.stride, win.dilate, out)
+
+
 def fast_conv(x: Any, w: Any, bias: Any, win: Window, groups: int) -> tuple[Any, Any]:
     """``conv_nd`` plus bias on the compiled path; also returns the columns for backward."""
     n, f = x.shape[0], w.shape[0]
     out = win.out_shape(x.shape[2:])
-    cols = kernels.im2col(pad_spatial(np, x, win.pad), win.kernel, win.stride, win.dilate, out)
+    cols = fast_columns(x, win)
     rows = _product(w.reshape(groups, f // groups, -1), cols.reshape(groups, -1, cols.shape[1]))
     return kernels.rows_to_nchw(rows.reshape(f, -1), n, out, bias), cols
 
@@ -275,7 +286,7 @@ class Convolution(_ConvBase):
         win, batches = self._plan(x)
         if _fast(xp, x, w, win, batches):
             y, cols = fast_conv(x, w, None if self.p.no_bias else inputs[2], win, g)
-            return [y], cols if is_train else None
+            return [y], cols if is_train and cols.nbytes <= KEEP_COLUMNS_BYTES else None
         y = _concat(xp, [conv_nd(xp, x[b], w, win, g) for b in batches])
         if not self.p.no_bias:
             y += self._bias_view(inputs[2])
@@ -284,8 +295,9 @@ class Convolution(_ConvBase):
     def backward(self, xp, out_grads, inputs, outputs, state, rt):
         x, w, g, dy = inputs[0], inputs[1], self.p.num_group, out_grads[0]
         win, batches = self._plan(x)
-        if state is not None and _fast(xp, dy, w, win, batches):
-            dx, dw, dbias = fast_conv_grads(dy, w, state, win, g, x.shape, rt.wants(0))
+        if _fast(xp, dy, w, win, batches):
+            cols = state if state is not None else fast_columns(x, win)
+            dx, dw, dbias = fast_conv_grads(dy, w, cols, win, g, x.shape, rt.wants(0))
             return [dx, dw] if self.p.no_bias else [dx, dw, dbias]
         dxs, dw = [], 0
         for b in batches:

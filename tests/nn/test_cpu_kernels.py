@@ -126,3 +126,16 @@ def test_a_forked_child_gets_a_working_pool():
     with ctx.Pool(1) as pool:
         got = pool.apply_async(kernels.im2col, (x, (3, 3), (1, 1), (1, 1), (28, 28))).get(timeout=60)
     assert np.array_equal(got, expected)
+
+
+def test_columns_too_big_to_keep_are_rebuilt_in_backward(monkeypatch):
+    """A big layer's im2col columns are not held from forward to backward; the gradients
+    are the same whether they were kept or rebuilt."""
+    from framestream.nn.ops import conv
+
+    shape, build = CASES["conv-pad-dilate"]
+    kept = _run(shape, build, np.float64, True, monkeypatch)
+    monkeypatch.setattr(conv, "KEEP_COLUMNS_BYTES", 0)
+    rebuilt = _run(shape, build, np.float64, True, monkeypatch)
+    for key in kept:
+        np.testing.assert_array_equal(kept[key], rebuilt[key], err_msg=key)
