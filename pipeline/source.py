@@ -140,6 +140,11 @@ class WindowedSource:
             order = [order[i] for i in perm]
         return [order[s : s + self.window] for s in range(0, len(order), self.window)]
 
+    def row_order(self, epoch: int, k: int, rows: int) -> np.ndarray:
+        """The order of window ``k``'s ``rows`` rows in the pass (shuffled from (seed, epoch,
+        k)); part readers (``BatchPartSource``) follow the same order."""
+        return np.random.default_rng([self.seed, epoch, k]).permutation(rows)
+
     def blocks(self, epoch: int, pool: Executor) -> Iterator[Block]:
         """The pass's blocks; the next window is read while the caller consumes this one."""
         windows = self.windows(epoch)
@@ -154,8 +159,7 @@ class WindowedSource:
                 block = Block.concat(parts)
                 del parts
                 if self.shuffle:
-                    rng = np.random.default_rng([self.seed, epoch, k])
-                    block = block.take(rng.permutation(len(block)))
+                    block = block.take(self.row_order(epoch, k, len(block)))
                 yield block
                 del block
                 self.reader.release(current)
@@ -242,7 +246,7 @@ class BatchPartSource:
         for k, window in enumerate(self.full.windows(epoch)):
             rows = np.concatenate([np.arange(u.first_row, u.first_row + len(u)) for u in window])
             if self.full.shuffle:
-                rows = rows[np.random.default_rng([self.full.seed, epoch, k]).permutation(len(rows))]
+                rows = rows[self.full.row_order(epoch, k, len(rows))]
             stop = start + len(rows)
             own = rows[self._own(start, stop) - start]
             here = np.unique(filler[(filler >= start) & (filler < stop)])
